@@ -1,0 +1,203 @@
+// Package codec decodes the compressed (encapsulated) pixel data of DICOM instances into frames of
+// stored values.
+//
+// One call to Decode turns the bytes of one frame (the fragments of that frame, concatenated) into
+// stored values: little endian words BitsAllocated wide (1 byte for 8 bits, 2 bytes for 16 bits,
+// 4 bytes for 32 bits), samples interleaved per pixel whatever the Planar Configuration of the
+// file. Signed pixel data comes back as its stored bit pattern; the caller sign-extends from
+// BitsStored. Colour JPEG baseline/extended frames in YCbCr are converted to RGB, as pydicom with
+// GDCM does, and Decoded.Photometric says which photometric interpretation the data has.
+//
+// Supported transfer syntaxes:
+//
+//	1.2.840.10008.1.2.5       RLE Lossless                                   pure Go
+//
+// Any other transfer syntax is an error that names the UID and, when known, its name. Corrupt or
+// truncated frames are errors, never panics: sizes are checked against the compressed length and
+// a limit before anything is allocated, and decoders written in Go run under a recover.
+package codec
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Transfer syntax UIDs of the compressed syntaxes this package knows about.
+const (
+	RLELossless            = "1.2.840.10008.1.2.5"
+	JPEGBaseline           = "1.2.840.10008.1.2.4.50"
+	JPEGExtended           = "1.2.840.10008.1.2.4.51"
+	JPEGLossless           = "1.2.840.10008.1.2.4.57"
+	JPEGLosslessSV1        = "1.2.840.10008.1.2.4.70"
+	JPEGLSLossless         = "1.2.840.10008.1.2.4.80"
+	JPEGLSNearLossless     = "1.2.840.10008.1.2.4.81"
+	JPEG2000Lossless       = "1.2.840.10008.1.2.4.90"
+	JPEG2000               = "1.2.840.10008.1.2.4.91"
+	HTJ2KLossless          = "1.2.840.10008.1.2.4.201"
+	HTJ2KLosslessRPCL      = "1.2.840.10008.1.2.4.202"
+	HTJ2K                  = "1.2.840.10008.1.2.4.203"
+	maxFrameBytes          = 1 << 30 // largest decoded frame accepted (1 GiB)
+	maxSamplesPerPixel     = 4
+	maxRowsOrColumns       = 1 << 16
+	defaultUnsupportedName = "unknown transfer syntax"
+)
+
+// transferSyntaxNames gives the DICOM name of transfer syntaxes, for error messages.
+var transferSyntaxNames = map[string]string{
+	"1.2.840.10008.1.2":        "Implicit VR Little Endian",
+	"1.2.840.10008.1.2.1":      "Explicit VR Little Endian",
+	"1.2.840.10008.1.2.1.99":   "Deflated Explicit VR Little Endian",
+	"1.2.840.10008.1.2.2":      "Explicit VR Big Endian",
+	RLELossless:                "RLE Lossless",
+	JPEGBaseline:               "JPEG Baseline (Process 1)",
+	JPEGExtended:               "JPEG Extended (Process 2 & 4)",
+	"1.2.840.10008.1.2.4.52":   "JPEG Extended (Process 3 & 5) (retired)",
+	"1.2.840.10008.1.2.4.53":   "JPEG Spectral Selection, Non-Hierarchical (Process 6 & 8) (retired)",
+	"1.2.840.10008.1.2.4.55":   "JPEG Full Progression, Non-Hierarchical (Process 10 & 12) (retired)",
+	JPEGLossless:               "JPEG Lossless, Non-Hierarchical (Process 14)",
+	JPEGLosslessSV1:            "JPEG Lossless, Non-Hierarchical, First-Order Prediction (Process 14 [Selection Value 1])",
+	JPEGLSLossless:             "JPEG-LS Lossless Image Compression",
+	JPEGLSNearLossless:         "JPEG-LS Lossy (Near-Lossless) Image Compression",
+	JPEG2000Lossless:           "JPEG 2000 Image Compression (Lossless Only)",
+	JPEG2000:                   "JPEG 2000 Image Compression",
+	"1.2.840.10008.1.2.4.92":   "JPEG 2000 Part 2 Multi-component Image Compression (Lossless Only)",
+	"1.2.840.10008.1.2.4.93":   "JPEG 2000 Part 2 Multi-component Image Compression",
+	"1.2.840.10008.1.2.4.94":   "JPIP Referenced",
+	"1.2.840.10008.1.2.4.95":   "JPIP Referenced Deflate",
+	"1.2.840.10008.1.2.4.100":  "MPEG2 Main Profile / Main Level",
+	"1.2.840.10008.1.2.4.101":  "MPEG2 Main Profile / High Level",
+	"1.2.840.10008.1.2.4.102":  "MPEG-4 AVC/H.264 High Profile / Level 4.1",
+	"1.2.840.10008.1.2.4.103":  "MPEG-4 AVC/H.264 BD-compatible High Profile / Level 4.1",
+	"1.2.840.10008.1.2.4.104":  "MPEG-4 AVC/H.264 High Profile / Level 4.2 For 2D Video",
+	"1.2.840.10008.1.2.4.105":  "MPEG-4 AVC/H.264 High Profile / Level 4.2 For 3D Video",
+	"1.2.840.10008.1.2.4.106":  "MPEG-4 AVC/H.264 Stereo High Profile / Level 4.2",
+	"1.2.840.10008.1.2.4.107":  "HEVC/H.265 Main Profile / Level 5.1",
+	"1.2.840.10008.1.2.4.108":  "HEVC/H.265 Main 10 Profile / Level 5.1",
+	HTJ2KLossless:              "High-Throughput JPEG 2000 Image Compression (Lossless Only)",
+	HTJ2KLosslessRPCL:          "High-Throughput JPEG 2000 with RPCL Options Image Compression (Lossless Only)",
+	HTJ2K:                      "High-Throughput JPEG 2000 Image Compression",
+	"1.2.840.10008.1.2.4.204":  "JPEG XL Lossless",
+	"1.2.840.10008.1.2.4.205":  "JPEG XL JPEG Recompression",
+	"1.2.840.10008.1.2.4.206":  "JPEG XL",
+	"1.2.840.10008.1.2.8.1":    "Deformed Explicit VR Little Endian? (non-standard)",
+	"1.2.840.10008.1.2.1.98":   "Encapsulated Uncompressed Explicit VR Little Endian",
+	"1.2.840.10008.1.2.4.80.1": "JPEG-LS (non-standard)",
+}
+
+// FrameInfo describes the frame to decode, from the Image Pixel module of the instance.
+type FrameInfo struct {
+	Rows, Columns, SamplesPerPixel, BitsAllocated, BitsStored int
+	Signed                                                    bool
+	Photometric                                               string
+	PlanarConfiguration                                       int
+}
+
+// Decoded is one decoded frame.
+type Decoded struct {
+	Data        []byte // stored values, little endian, BitsAllocated-wide words (8→1 byte, 16→2 bytes), pixel-interleaved samples
+	Photometric string // photometric of Data (e.g. YBR JPEG decoded to "RGB")
+}
+
+// ErrUnsupported is wrapped by the error Decode returns for a transfer syntax it cannot decode.
+var ErrUnsupported = errors.New("unsupported transfer syntax")
+
+// decoder decodes one frame of one transfer syntax.
+type decoder func(frame []byte, info FrameInfo) (Decoded, error)
+
+// decoderFor returns the decoder of a transfer syntax, or nil.
+func decoderFor(ts string) decoder {
+	switch ts {
+	case RLELossless:
+		return decodeRLE
+	}
+	return nil
+}
+
+// Supported reports whether Decode can decode frames of the transfer syntax.
+func Supported(transferSyntaxUID string) bool {
+	return decoderFor(cleanUID(transferSyntaxUID)) != nil
+}
+
+// Name returns the DICOM name of a transfer syntax UID, or "unknown transfer syntax".
+func Name(transferSyntaxUID string) string {
+	if n, ok := transferSyntaxNames[cleanUID(transferSyntaxUID)]; ok {
+		return n
+	}
+	return defaultUnsupportedName
+}
+
+// cleanUID drops the trailing NUL or space padding that UIDs carry in DICOM files.
+func cleanUID(uid string) string {
+	return strings.TrimRight(uid, "\x00 ")
+}
+
+// Decode decodes one frame of encapsulated pixel data (all fragments of the frame, concatenated)
+// of the given transfer syntax. It never panics: corrupt or truncated data is an error.
+func Decode(transferSyntaxUID string, frame []byte, info FrameInfo) (out Decoded, err error) {
+	ts := cleanUID(transferSyntaxUID)
+	dec := decoderFor(ts)
+	if dec == nil {
+		return Decoded{}, fmt.Errorf("%w %s (%s)", ErrUnsupported, ts, Name(ts))
+	}
+	if err := info.validate(); err != nil {
+		return Decoded{}, fmt.Errorf("decode %s: %w", Name(ts), err)
+	}
+	if len(frame) == 0 {
+		return Decoded{}, fmt.Errorf("decode %s: empty frame", Name(ts))
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			out = Decoded{}
+			err = fmt.Errorf("decode %s: corrupt data (decoder panicked: %v)", Name(ts), r)
+		}
+	}()
+	out, err = dec(frame, info)
+	if err != nil {
+		return Decoded{}, fmt.Errorf("decode %s: %w", Name(ts), err)
+	}
+	if want := info.frameBytes(); len(out.Data) != want {
+		return Decoded{}, fmt.Errorf("decode %s: decoded %d bytes, want %d for %dx%dx%d at %d bits",
+			Name(ts), len(out.Data), want, info.Rows, info.Columns, info.SamplesPerPixel, info.BitsAllocated)
+	}
+	if out.Photometric == "" {
+		out.Photometric = info.Photometric
+	}
+	return out, nil
+}
+
+// bytesPerSample is the width of one stored sample in Data.
+func (fi FrameInfo) bytesPerSample() int {
+	return (fi.BitsAllocated + 7) / 8
+}
+
+// frameBytes is the length of one decoded frame.
+func (fi FrameInfo) frameBytes() int {
+	return fi.Rows * fi.Columns * fi.SamplesPerPixel * fi.bytesPerSample()
+}
+
+// validate checks the frame geometry before anything is allocated.
+func (fi FrameInfo) validate() error {
+	switch {
+	case fi.Rows <= 0 || fi.Columns <= 0 || fi.Rows > maxRowsOrColumns || fi.Columns > maxRowsOrColumns:
+		return fmt.Errorf("invalid frame size %dx%d", fi.Rows, fi.Columns)
+	case fi.SamplesPerPixel <= 0 || fi.SamplesPerPixel > maxSamplesPerPixel:
+		return fmt.Errorf("invalid samples per pixel %d", fi.SamplesPerPixel)
+	case fi.BitsAllocated != 8 && fi.BitsAllocated != 16 && fi.BitsAllocated != 32:
+		return fmt.Errorf("unsupported bits allocated %d", fi.BitsAllocated)
+	case fi.BitsStored < 0 || fi.BitsStored > fi.BitsAllocated:
+		return fmt.Errorf("invalid bits stored %d for bits allocated %d", fi.BitsStored, fi.BitsAllocated)
+	}
+	if n := int64(fi.Rows) * int64(fi.Columns) * int64(fi.SamplesPerPixel) * int64(fi.bytesPerSample()); n > maxFrameBytes {
+		return fmt.Errorf("frame of %d bytes exceeds the limit of %d", n, maxFrameBytes)
+	}
+	return nil
+}
+
+// bitsStored is BitsStored, or BitsAllocated when the file leaves it out.
+func (fi FrameInfo) bitsStored() int {
+	if fi.BitsStored == 0 {
+		return fi.BitsAllocated
+	}
+	return fi.BitsStored
+}
