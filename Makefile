@@ -12,7 +12,7 @@ ORT_LIB := $(CURDIR)/$(ORT_DIR)/libonnxruntime.so.$(ORT_VERSION)
 export AUGMENT_ORT_LIB ?= $(ORT_LIB)
 
 APT_PACKAGES := dicom3tools dcmtk python3-pydicom python3-gdcm python3-numpy \
-	libcharls-dev libopenjp2-7-dev libjpeg62-turbo-dev pkg-config
+	libcharls-dev libopenjp2-7-dev libjpeg62-turbo-dev libdcmtk-dev pkg-config
 TRAIN_PACKAGES := python3-torch python3-onnx libopenblas0-pthread python3-pydicom python3-numpy
 STAMP := $(THIRD_PARTY)/.stamps
 

@@ -11,6 +11,17 @@
 // Supported transfer syntaxes:
 //
 //	1.2.840.10008.1.2.5       RLE Lossless                                   pure Go
+//	1.2.840.10008.1.2.4.50    JPEG Baseline (Process 1)                      IJG 6b (DCMTK), 8 bits
+//	1.2.840.10008.1.2.4.51    JPEG Extended (Process 2 & 4)                  IJG 6b (DCMTK), 8/12 bits
+//	1.2.840.10008.1.2.4.57    JPEG Lossless (Process 14)                     IJG 6b (DCMTK), 2-16 bits
+//	1.2.840.10008.1.2.4.70    JPEG Lossless SV1 (Process 14, predictor 1)    IJG 6b (DCMTK), 2-16 bits
+//
+// JPEG goes through DCMTK's builds of the IJG library (Debian libdcmtk-dev: libijg8, libijg12,
+// libijg16 with the lossless process), called through DCMTK's DJDecompressIJG* classes because
+// Debian ships no IJG headers; libjpeg-turbo and Go's image/jpeg handle 8-bit DCT only. The IJG
+// output is bit-identical to GDCM's (also IJG 6b). Colour JPEG comes back without a YCbCr→RGB
+// conversion, as pydicom with GDCM returns it (YBR_FULL_422 upsampled to YBR_FULL); YBRFullToRGB
+// converts for display.
 //
 // Any other transfer syntax is an error that names the UID and, when known, its name. Corrupt or
 // truncated frames are errors, never panics: sizes are checked against the compressed length and
@@ -110,6 +121,8 @@ func decoderFor(ts string) decoder {
 	switch ts {
 	case RLELossless:
 		return decodeRLE
+	case JPEGBaseline, JPEGExtended, JPEGLossless, JPEGLosslessSV1:
+		return decodeJPEG
 	}
 	return nil
 }
