@@ -15,6 +15,8 @@
 //	1.2.840.10008.1.2.4.51    JPEG Extended (Process 2 & 4)                  IJG 6b (DCMTK), 8/12 bits
 //	1.2.840.10008.1.2.4.57    JPEG Lossless (Process 14)                     IJG 6b (DCMTK), 2-16 bits
 //	1.2.840.10008.1.2.4.70    JPEG Lossless SV1 (Process 14, predictor 1)    IJG 6b (DCMTK), 2-16 bits
+//	1.2.840.10008.1.2.4.80    JPEG-LS Lossless                               CharLS 2.4
+//	1.2.840.10008.1.2.4.81    JPEG-LS Near-Lossless                          CharLS 2.4
 //
 // JPEG goes through DCMTK's builds of the IJG library (Debian libdcmtk-dev: libijg8, libijg12,
 // libijg16 with the lossless process), called through DCMTK's DJDecompressIJG* classes because
@@ -123,6 +125,8 @@ func decoderFor(ts string) decoder {
 		return decodeRLE
 	case JPEGBaseline, JPEGExtended, JPEGLossless, JPEGLosslessSV1:
 		return decodeJPEG
+	case JPEGLSLossless, JPEGLSNearLossless:
+		return decodeJPEGLS
 	}
 	return nil
 }

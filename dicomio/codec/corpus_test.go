@@ -166,22 +166,18 @@ func decodeAll(inst testInstance) (Decoded, error) {
 }
 
 // referenceBytes converts decoded stored values to the reference's layout: the numpy dtype
-// pydicom returns, little endian, signed values sign-extended from BitsStored.
+// pydicom returns, little endian. pydicom 2.3 with GDCM does not sign-extend from BitsStored
+// (a 15-bit signed JPEG-LS frame comes back as the 16-bit words), so neither does this.
 func referenceBytes(data []byte, info FrameInfo, dtype string) []byte {
 	bps := info.bytesPerSample()
 	size := map[string]int{"uint8": 1, "int8": 1, "uint16": 2, "int16": 2, "uint32": 4, "int32": 4}[dtype]
-	if size == 0 {
-		size = bps
+	if size == 0 || size == bps {
+		return data
 	}
-	signed := strings.HasPrefix(dtype, "int")
-	bits := info.bitsStored()
 	n := len(data) / bps
 	out := make([]byte, n*size)
 	for i := 0; i < n; i++ {
-		v := uint64(storedValue(data, i, bps))
-		if signed && bits < 64 && v&(1<<(bits-1)) != 0 {
-			v |= ^uint64(0) << bits
-		}
+		v := storedValue(data, i, bps)
 		for b := 0; b < size; b++ {
 			out[i*size+b] = byte(v >> (8 * b))
 		}
@@ -201,12 +197,11 @@ func storedValue(data []byte, i, bps int) uint32 {
 }
 
 // thumb16 returns the 16×16 block means of the first sample of the first frame, as the
-// reference computes them, with signed values sign-extended.
+// reference computes them, signed values read as BitsAllocated-wide two's complement.
 func thumb16(data []byte, info FrameInfo) [16][16]float64 {
 	var out [16][16]float64
 	bps := info.bytesPerSample()
 	h, w, spp := info.Rows, info.Columns, info.SamplesPerPixel
-	bits := info.bitsStored()
 	span := func(i, n int) (int, int) {
 		a, b := i*n/16, (i+1)*n/16
 		if b <= a {
@@ -222,8 +217,8 @@ func thumb16(data []byte, info FrameInfo) [16][16]float64 {
 			for y := y0; y < y1; y++ {
 				for x := x0; x < x1; x++ {
 					v := int64(storedValue(data, (y*w+x)*spp, bps))
-					if info.Signed && v&(1<<(bits-1)) != 0 {
-						v -= 1 << bits
+					if info.Signed && v&(1<<(8*bps-1)) != 0 {
+						v -= 1 << (8 * bps)
 					}
 					sum += float64(v)
 				}
