@@ -1,0 +1,253 @@
+package dicomio
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/suyashkumar/dicom"
+)
+
+// DefaultMaxBytes is the default limit on a file's size, an inflated data set and a decoded
+// pixel buffer: 1 GiB.
+const DefaultMaxBytes int64 = 1 << 30
+
+// ReadOptions tune the reader.
+type ReadOptions struct {
+	// MaxBytes bounds the file size, the inflated size of a deflated data set and the
+	// decoded pixel buffer of one instance; 0 means DefaultMaxBytes.
+	MaxBytes int64
+}
+
+func (o ReadOptions) maxBytes() int64 {
+	if o.MaxBytes <= 0 {
+		return DefaultMaxBytes
+	}
+	return o.MaxBytes
+}
+
+// ReadError is the error for one file that could not be read or decoded: the path and a
+// short reason that groups errors in summaries ("truncated", "unsupported transfer syntax
+// 1.2.840.10008.1.2.4.203", ...), with the underlying error.
+type ReadError struct {
+	Path   string
+	Reason string
+	Err    error
+}
+
+func (e *ReadError) Error() string { return fmt.Sprintf("read %s: %v", e.Path, e.Err) }
+func (e *ReadError) Unwrap() error { return e.Err }
+
+// ErrorReason returns the short reason of a reader error, for grouping errors in summaries.
+func ErrorReason(err error) string {
+	var re *ReadError
+	if errors.As(err, &re) {
+		return re.Reason
+	}
+	if err == nil {
+		return ""
+	}
+	return "error"
+}
+
+// readFail wraps err for path with its reason.
+func readFail(path string, err error) error {
+	var re *ReadError
+	if errors.As(err, &re) {
+		return err
+	}
+	return &ReadError{Path: path, Reason: readReasonOf(err), Err: err}
+}
+
+func readReasonOf(err error) string {
+	var ut *readUnsupportedTS
+	switch {
+	case errors.As(err, &ut):
+		return "unsupported transfer syntax " + ut.uid
+	case errors.Is(err, ErrNotDICOM):
+		return "not DICOM"
+	case errors.Is(err, ErrTooLarge):
+		return "too large"
+	case errors.Is(err, ErrTruncated):
+		return "truncated"
+	case errors.Is(err, ErrNoPixelData):
+		return "no pixel data"
+	case errors.Is(err, ErrBadPixelLayout):
+		return "inconsistent image attributes"
+	case errors.Is(err, errReadPanic):
+		return "parser crashed"
+	case errors.Is(err, errReadAttributes):
+		return "malformed attributes"
+	case errors.Is(err, errReadCodec):
+		return "corrupt compressed pixel data"
+	}
+	return "unreadable"
+}
+
+var (
+	errReadPanic      = errors.New("DICOM parser crashed")
+	errReadAttributes = errors.New("malformed attributes")
+	errReadCodec      = errors.New("pixel decoding failed")
+)
+
+// readUnsupportedTS is the error for a transfer syntax that cannot be decoded.
+type readUnsupportedTS struct {
+	uid, name string
+}
+
+func (e *readUnsupportedTS) Error() string {
+	return fmt.Sprintf("%v %s (%s)", ErrUnsupportedTS, e.uid, e.name)
+}
+func (e *readUnsupportedTS) Is(target error) bool { return target == ErrUnsupportedTS }
+
+// ReadInstance reads the metadata of the DICOM file at path, without decoding pixels. For a
+// structured report it also collects the report text.
+func ReadInstance(path string, opt ReadOptions) (Instance, error) {
+	in, _, err := readPath(path, opt, false)
+	return in, err
+}
+
+// ReadImage reads the metadata of the DICOM file at path and decodes its pixel data to
+// stored values.
+func ReadImage(path string, opt ReadOptions) (Instance, *Image, error) {
+	return readPath(path, opt, true)
+}
+
+func readPath(path string, opt ReadOptions, pixels bool) (Instance, *Image, error) {
+	data, err := readFileBounded(path, opt.maxBytes())
+	if err != nil {
+		return Instance{Path: path}, nil, readFail(path, err)
+	}
+	return ReadBytes(data, path, opt, pixels)
+}
+
+// readFileBounded reads a whole file after checking its size against the limit.
+func readFileBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("is a directory: %w", ErrNotDICOM)
+	}
+	if st.Size() > limit {
+		return nil, fmt.Errorf("file of %d bytes %w of %d bytes", st.Size(), ErrTooLarge, limit)
+	}
+	data := make([]byte, st.Size())
+	if _, err := io.ReadFull(f, data); err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+// ReadBytes reads a DICOM file held in memory; path only names it in errors and in the
+// returned Instance. With pixels it also decodes the pixel data. It never panics: a panic in
+// the DICOM library becomes an error naming the file.
+func ReadBytes(data []byte, path string, opt ReadOptions, pixels bool) (in Instance, img *Image, err error) {
+	in.Path = path
+	defer func() {
+		if r := recover(); r != nil {
+			img = nil
+			err = readFail(path, fmt.Errorf("%w: %v", errReadPanic, r))
+		}
+	}()
+	if int64(len(data)) > opt.maxBytes() {
+		return in, nil, readFail(path, fmt.Errorf("file of %d bytes %w of %d bytes", len(data), ErrTooLarge, opt.maxBytes()))
+	}
+	l, err := readLayoutOf(data, opt.maxBytes())
+	if err != nil {
+		return in, nil, readFail(path, err)
+	}
+	ds, err := l.parseAttributes()
+	if err != nil {
+		return in, nil, readFail(path, err)
+	}
+	readFillInstance(&in, l, ds)
+	if !pixels {
+		return in, nil, nil
+	}
+	img, err = l.decodePixels(&in, opt.maxBytes())
+	if err != nil {
+		return in, nil, readFail(path, err)
+	}
+	return in, img, nil
+}
+
+// parseAttributes parses the attributes before Pixel Data with the DICOM library.
+func (l *readLayout) parseAttributes() (ds dicom.Dataset, err error) {
+	attrs := l.data[:l.attrEnd]
+	if l.charsetUN >= 0 {
+		attrs = readRewriteCharsetUN(attrs, l.charsetUN, l.bo)
+	}
+	if len(attrs) < 128 {
+		// The library infers a syntax from the first 100 bytes even when told to skip the
+		// file meta information; pad short data sets with a Data Set Trailing Padding element.
+		attrs = readPadAttributes(attrs, l.bo, l.implicit)
+	}
+	p, perr := dicom.NewParser(bytes.NewReader(attrs), int64(len(attrs)), nil,
+		dicom.SkipMetadataReadOnNewParserInit(), dicom.AllowUnknownSpecificCharacterSet())
+	if p == nil {
+		return ds, fmt.Errorf("%w: %v", errReadAttributes, perr)
+	}
+	p.SetTransferSyntax(l.bo, l.implicit)
+	for {
+		el, err := p.Next()
+		if err != nil {
+			if errors.Is(err, dicom.ErrorEndOfDICOM) || errors.Is(err, io.EOF) {
+				break
+			}
+			return ds, fmt.Errorf("%w: %v", errReadAttributes, err)
+		}
+		if el.Tag.Group == 0xFFFC {
+			continue
+		}
+		ds.Elements = append(ds.Elements, el)
+	}
+	return ds, nil
+}
+
+// readPadAttributes appends a (FFFC,FFFC) Data Set Trailing Padding element so that the data
+// set is at least 128 bytes long.
+func readPadAttributes(attrs []byte, bo binary.ByteOrder, implicit bool) []byte {
+	out := make([]byte, len(attrs), 160)
+	copy(out, attrs)
+	hdr := make([]byte, 12)
+	bo.PutUint16(hdr[0:], 0xFFFC)
+	bo.PutUint16(hdr[2:], 0xFFFC)
+	n := 128
+	if implicit {
+		bo.PutUint32(hdr[4:], uint32(n))
+		hdr = hdr[:8]
+	} else {
+		copy(hdr[4:], "OB")
+		bo.PutUint32(hdr[8:], uint32(n))
+	}
+	out = append(out, hdr...)
+	return append(out, make([]byte, n)...)
+}
+
+// readRewriteCharsetUN re-encodes a Specific Character Set stored with VR UN (12-byte
+// header) as CS (8-byte header), so that the library reads it as text.
+func readRewriteCharsetUN(attrs []byte, off int64, bo binary.ByteOrder) []byte {
+	if off+12 > int64(len(attrs)) {
+		return attrs
+	}
+	vl := int64(bo.Uint32(attrs[off+8:]))
+	if vl > 0xFFFF || off+12+vl > int64(len(attrs)) {
+		return attrs
+	}
+	out := make([]byte, 0, len(attrs))
+	out = append(out, attrs[:off+4]...)
+	out = append(out, 'C', 'S', 0, 0)
+	bo.PutUint16(out[len(out)-2:], uint16(vl))
+	out = append(out, attrs[off+12:]...)
+	return out
+}
