@@ -1,0 +1,146 @@
+package dicomio
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// sharedData is the real test data, relative to this package.
+const sharedData = "../../shared/data"
+
+// synthFixture names a source file in ../shared/data and the frame a generator would make from it.
+type synthFixture struct {
+	name     string
+	source   string // relative to sharedData; "" for text-only generation
+	frame    func() *Image
+	values   PixelValues
+	unit     *[2]float64
+	bits     int
+	wantIOD  string
+	wantSOPs string
+}
+
+// gradientFrame is a deterministic test frame: unit floats (0…1) of rows×cols×frames×samples.
+func gradientFrame(rows, cols, frames, samples int) *Image {
+	n := rows * cols * frames * samples
+	f := make([]float32, n)
+	for i := range f {
+		r := (i / (cols * samples)) % rows
+		c := (i / samples) % cols
+		fr := i / (rows * cols * samples)
+		s := i % samples
+		f[i] = float32((r*7+c*3+fr*11+s*50)%256) / 255
+	}
+	return &Image{Rows: rows, Columns: cols, Frames: frames, Samples: samples, F32: f}
+}
+
+// hounsfieldFrame is a CT-like frame of integral modality values from -1024 to about 1000.
+func hounsfieldFrame(rows, cols int) *Image {
+	f := make([]float32, rows*cols)
+	for i := range f {
+		f[i] = float32(-1024 + (i*37)%2048)
+	}
+	return &Image{Rows: rows, Columns: cols, Frames: 1, Samples: 1, F32: f}
+}
+
+func synthFixtures() []synthFixture {
+	return []synthFixture{
+		{name: "CR from CXR corpus", source: "cxr/train/CXR-P0003/ACCD2E2586B60/CR01.dcm", frame: func() *Image { return gradientFrame(220, 256, 1, 1) }, bits: 12, wantIOD: SOPClassCR},
+		{name: "CR resized 8-bit", source: "cxr/train/CXR-P0003/ACCD2E2586B60/CR01.dcm", frame: func() *Image { return gradientFrame(64, 64, 1, 1) }, bits: 8, wantIOD: SOPClassCR},
+		{name: "CT same matrix HU", source: "dicom/pydicom-testfiles/test_files/CT_small.dcm", frame: func() *Image { return hounsfieldFrame(128, 128) }, values: ValuesModality, bits: 16, wantIOD: SOPClassCT},
+		{name: "CT unit with range", source: "dicom/pydicom-testfiles/test_files/CT_small.dcm", frame: func() *Image { return gradientFrame(128, 128, 1, 1) }, unit: &[2]float64{-1000, 1000}, bits: 12, wantIOD: SOPClassCT},
+		{name: "CT resized to SC", source: "dicom/pydicom-testfiles/test_files/CT_small.dcm", frame: func() *Image { return gradientFrame(64, 64, 1, 1) }, bits: 12, wantIOD: SOPClassSecondaryCapture},
+		{name: "MR same matrix", source: "dicom/pydicom-testfiles/test_files/MR_small.dcm", frame: func() *Image { return gradientFrame(64, 64, 1, 1) }, bits: 16, wantIOD: SOPClassMR},
+		{name: "US to SC", source: "dicom/pydicom-data/data/US1_J2KR.dcm", frame: func() *Image { return gradientFrame(120, 160, 1, 1) }, bits: 8, wantIOD: SOPClassSecondaryCapture},
+		{name: "multi-frame MR word", source: "dicom/pydicom-data/data/emri_small.dcm", frame: func() *Image { return gradientFrame(64, 64, 10, 1) }, bits: 12, wantIOD: SOPClassMultiFrameWordSC},
+		{name: "multi-frame byte", source: "dicom/pydicom-data/data/emri_small.dcm", frame: func() *Image { return gradientFrame(32, 48, 3, 1) }, bits: 8, wantIOD: SOPClassMultiFrameByteSC},
+		{name: "RGB", source: "dicom/pydicom-data/data/SC_rgb.dcm", frame: func() *Image { return gradientFrame(120, 256, 1, 3) }, bits: 8, wantIOD: SOPClassSecondaryCapture},
+		{name: "RGB multi-frame", source: "dicom/pydicom-data/data/SC_rgb.dcm", frame: func() *Image { return gradientFrame(30, 40, 2, 3) }, bits: 8, wantIOD: SOPClassMultiFrameColourSC},
+		{name: "text only", frame: func() *Image { return gradientFrame(33, 65, 1, 1) }, bits: 16, wantIOD: SOPClassSecondaryCapture},
+	}
+}
+
+func testRecord() GenerationRecord {
+	return GenerationRecord{
+		Bundle: "cxr-unclip-64", BundleSHA256: strings.Repeat("ab", 32), Mode: ModeVariation,
+		Prompt: "frontal chest radiograph, bilateral opacities", Seed: 1234, PriorGuidance: 4,
+		DecoderGuidance: 8, PriorSteps: 25, DecoderSteps: 50, UpsamplerSteps: []int{7}, PriorKind: "diffusion",
+		Eta: 0.8, WatermarkPayloadID: "wm-0001", WatermarkKeyID: "key-A",
+	}
+}
+
+// needShared skips the test when ../shared/data is absent.
+func needShared(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(sharedData); err != nil {
+		t.Skipf("real test data %s is absent (a fresh clone has no ../shared): %v", sharedData, err)
+	}
+}
+
+// writeFixtures writes one synthetic instance per fixture into dir and returns the paths.
+func writeFixtures(t *testing.T, dir string, run string) map[string]*SyntheticResult {
+	t.Helper()
+	out := map[string]*SyntheticResult{}
+	for i, fx := range synthFixtures() {
+		img := SyntheticImage{Pixels: fx.frame(), Values: fx.values, UnitRange: fx.unit, Record: testRecord(),
+			Demographics: Demographics{Sex: "F", AgeYears: 54.5, AgeKnown: true}}
+		if fx.source != "" {
+			src, err := ReadSourceInstance(filepath.Join(sharedData, fx.source))
+			if err != nil {
+				t.Fatalf("%s: %v", fx.name, err)
+			}
+			img.Sources = []*SourceInstance{src}
+		} else {
+			img.Record.Mode = ModeText
+		}
+		path := filepath.Join(dir, strings.ReplaceAll(fx.name, " ", "_")+".dcm")
+		res, err := WriteSynthetic(context.Background(), path, img, SyntheticOptions{RunID: run, Item: i, BitDepth: fx.bits, SoftwareVersion: "0.1.0-test"})
+		if err != nil {
+			t.Fatalf("%s: %v", fx.name, err)
+		}
+		if res.SOPClassUID != fx.wantIOD {
+			t.Errorf("%s: IOD %s (%s: %s), want %s", fx.name, res.SOPClassUID, res.IOD, res.IODReason, fx.wantIOD)
+		}
+		out[fx.name] = res
+	}
+	return out
+}
+
+func TestSyntheticDciodvfy(t *testing.T) {
+	needShared(t)
+	dciodvfy, err := exec.LookPath("dciodvfy")
+	if err != nil {
+		t.Skip("dciodvfy (Debian package dicom3tools, installed by make setup) is not installed")
+	}
+	dir := t.TempDir()
+	for name, res := range writeFixtures(t, dir, "run-dciodvfy") {
+		out, _ := exec.Command(dciodvfy, res.Path).CombinedOutput()
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(line, "Error") && !dciodvfyLacksSyntheticData(string(out), line) {
+				t.Errorf("%s (%s): %s", name, res.IOD, line)
+			}
+		}
+		if testing.Verbose() {
+			t.Logf("%s:\n%s", name, out)
+		}
+	}
+}
+
+// dciodvfyLacksSyntheticData reports whether line is dciodvfy's complaint about (0008,001C)
+// Synthetic Data because its dictionary predates DICOM 2024b (it then also warns "Unrecognized
+// tag" for that attribute). Any other error still fails the test.
+func dciodvfyLacksSyntheticData(out, line string) bool {
+	return strings.Contains(line, "not a recognized standard attribute - (0x0008,0x001c)") &&
+		strings.Contains(out, "(0x0008,0x001c)  ?  - Warning - Unrecognized tag")
+}
+
+func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+var _ = bytes.Equal
