@@ -17,6 +17,11 @@
 //	1.2.840.10008.1.2.4.70    JPEG Lossless SV1 (Process 14, predictor 1)    IJG 6b (DCMTK), 2-16 bits
 //	1.2.840.10008.1.2.4.80    JPEG-LS Lossless                               CharLS 2.4
 //	1.2.840.10008.1.2.4.81    JPEG-LS Near-Lossless                          CharLS 2.4
+//	1.2.840.10008.1.2.4.90    JPEG 2000 Lossless                             OpenJPEG 2.5
+//	1.2.840.10008.1.2.4.91    JPEG 2000                                      OpenJPEG 2.5
+//	1.2.840.10008.1.2.4.201   HTJ2K Lossless                                 OpenJPEG 2.5
+//	1.2.840.10008.1.2.4.202   HTJ2K Lossless RPCL                            OpenJPEG 2.5
+//	1.2.840.10008.1.2.4.203   HTJ2K                                          OpenJPEG 2.5
 //
 // JPEG goes through DCMTK's builds of the IJG library (Debian libdcmtk-dev: libijg8, libijg12,
 // libijg16 with the lossless process), called through DCMTK's DJDecompressIJG* classes because
@@ -127,6 +132,8 @@ func decoderFor(ts string) decoder {
 		return decodeJPEG
 	case JPEGLSLossless, JPEGLSNearLossless:
 		return decodeJPEGLS
+	case JPEG2000Lossless, JPEG2000, HTJ2KLossless, HTJ2KLosslessRPCL, HTJ2K:
+		return decodeJ2K
 	}
 	return nil
 }

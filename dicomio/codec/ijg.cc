@@ -5,6 +5,7 @@
 #include "dcmtk/dcmjpeg/djdijg12.h"
 #include "dcmtk/dcmjpeg/djdijg16.h"
 #include "dcmtk/dcmjpeg/djutils.h"
+#include "dcmtk/oflog/oflog.h"
 #include <cstring>
 #include <cstdio>
 #include <new>
@@ -16,8 +17,19 @@ static void set_error(char *errbuf, int errlen, const char *msg) {
   }
 }
 
+// quietLibrary stops DCMTK's JPEG module from printing IJG warnings (for example about unusual
+// SOS parameters) to the console; errors come back as return values instead. Done once.
+static void quietLibrary() {
+  static const bool done = [] {
+    DCM_dcmjpegLogger.setLogLevel(OFLogger::OFF_LOG_LEVEL);
+    return true;
+  }();
+  (void)done;
+}
+
 extern "C" int augment_ijg_decode(const uint8_t *in, uint32_t inlen, uint8_t *out, uint32_t outlen,
                                   int precision, int color, int *rgb, char *errbuf, int errlen) {
+  quietLibrary();
   E_DecompressionColorSpaceConversion conv = EDC_never;
   if (color == IJG_COLOR_GUESS) conv = EDC_guess;
   if (color == IJG_COLOR_ALWAYS) conv = EDC_always;
