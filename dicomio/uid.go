@@ -94,7 +94,7 @@ func DeriveUID(root, run string, kind UIDKind, key string) string {
 	}
 	digits := min(maxUIDLength-len(root)-1, 38)
 	lo := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(digits-1)), nil) // 10^(d-1)
-	span := new(big.Int).Mul(lo, big.NewInt(9))                               // 9·10^(d-1)
+	span := new(big.Int).Mul(lo, big.NewInt(9))                              // 9·10^(d-1)
 	n := new(big.Int).Mod(new(big.Int).SetBytes(sum), span)
 	n.Add(n, lo) // exactly d digits, first digit 1–9
 	return root + "." + n.String()
