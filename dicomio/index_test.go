@@ -1,0 +1,160 @@
+package dicomio
+
+import (
+	"context"
+	"encoding/csv"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// sharedCXR is the chest X-ray corpus, relative to the package directory.
+const sharedCXR = "../../shared/data/cxr"
+
+// cxrLabel is one row of labels.csv.
+type cxrLabel struct {
+	sop, study, sex string
+	age             float64
+	ageKnown        bool
+	view            string
+}
+
+func readCXRLabels(t testing.TB, split string) map[string]cxrLabel {
+	t.Helper()
+	f, err := os.Open(filepath.Join(sharedCXR, split, "labels.csv"))
+	if err != nil {
+		t.Skipf("chest X-ray corpus missing (%v): it lives in ../shared next to the repository", err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	out := map[string]cxrLabel{}
+	for _, r := range rows[1:] {
+		l := cxrLabel{sop: r[col["sop_instance_uid"]], study: r[col["study_instance_uid"]], sex: r[col["sex"]], view: r[col["view"]]}
+		if a, err := strconv.ParseFloat(r[col["age"]], 64); err == nil {
+			l.age, l.ageKnown = a, true
+		}
+		out[filepath.Join(sharedCXR, split, r[col["file"]])] = l
+	}
+	return out
+}
+
+// TestScanCXR scans the training split: 418 CR images, every study's SR report found, and
+// sex and age equal to labels.csv for every image.
+func TestScanCXR(t *testing.T) {
+	labels := readCXRLabels(t, "train")
+	root := filepath.Join(sharedCXR, "train")
+	idx := NewIndex()
+	seen := 0
+	err := Scan(context.Background(), []string{root}, ScanOptions{Workers: 2}, func(rec Record) error {
+		idx.Add(rec)
+		if rec.Kind != KindInstance || rec.Instance.Modality != "CR" {
+			return nil
+		}
+		seen++
+		in := rec.Instance
+		want, ok := labels[in.Path]
+		if !ok {
+			t.Errorf("%s: not in labels.csv", in.Path)
+			return nil
+		}
+		if in.SOPInstanceUID != want.sop || in.StudyInstanceUID != want.study {
+			t.Errorf("%s: UIDs %s/%s, labels %s/%s", in.Path, in.StudyInstanceUID, in.SOPInstanceUID, want.study, want.sop)
+		}
+		if in.Demographics.Sex != want.sex {
+			t.Errorf("%s: sex %q, labels %q", in.Path, in.Demographics.Sex, want.sex)
+		}
+		if in.Demographics.AgeKnown != want.ageKnown || (want.ageKnown && in.Demographics.AgeYears != want.age) {
+			t.Errorf("%s: age %v (known %v), labels %v (known %v)", in.Path, in.Demographics.AgeYears, in.Demographics.AgeKnown, want.age, want.ageKnown)
+		}
+		if in.Demographics.EthnicGroup != "" {
+			t.Errorf("%s: ethnic group %q, the corpus has none", in.Path, in.Demographics.EthnicGroup)
+		}
+		if in.TransferSyntaxUID != "1.2.840.10008.1.2.4.50" || in.BitsAllocated != 8 || in.Photometric != "MONOCHROME2" || in.BodyPartExamined != "CHEST" {
+			t.Errorf("%s: unexpected image attributes %+v", in.Path, in)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := idx.Summary()
+	if seen != 418 || s.Modalities["CR"] != 418 || s.Images != 418 {
+		t.Errorf("CR images: seen %d, summary %d CR, %d images; want 418", seen, s.Modalities["CR"], s.Images)
+	}
+	if s.Studies != 377 {
+		t.Errorf("studies %d, want 377", s.Studies)
+	}
+	if len(s.Errors) != 0 {
+		t.Errorf("errors: %v %v", s.Errors, s.ErrorExamples)
+	}
+	if s.Sidecars != 1 {
+		t.Errorf("report sidecars %d, want 1 (reports.jsonl)", s.Sidecars)
+	}
+	// Every study in labels.csv has an SR, whose text comes first.
+	studies := map[string]bool{}
+	for _, l := range labels {
+		studies[l.study] = true
+	}
+	for study := range studies {
+		rep := idx.Report(study)
+		if !strings.Contains(rep, "Finding: ") {
+			t.Errorf("study %s: report %q has no SR finding", study, rep)
+		}
+	}
+	if s.StudiesWithReport != 377 || s.SRInstances != 377 {
+		t.Errorf("studies with report %d, SR instances %d; want 377", s.StudiesWithReport, s.SRInstances)
+	}
+	if s.SexKnown == 0 || s.SexKnown == s.Images || s.AgeKnown == 0 {
+		t.Errorf("demographics coverage looks wrong: sex %d, age %d of %d", s.SexKnown, s.AgeKnown, s.Images)
+	}
+}
+
+// TestScanFindsDuplicates scans one file twice under different names plus a copy with a new
+// SOP Instance UID: the pixel hash groups the instances with different UIDs.
+func TestScanFindsDuplicates(t *testing.T) {
+	dir := t.TempDir()
+	a := readTestFile(t, readSynth{rows: 8, cols: 8, bits: 16, signed: true, ts: TSExplicitLittle, sop: "1.2.3.4.1"})
+	b := readTestFile(t, readSynth{rows: 8, cols: 8, bits: 16, signed: true, ts: TSImplicitLittle, sop: "1.2.3.4.2"})
+	c := readTestFile(t, readSynth{rows: 8, cols: 8, bits: 16, signed: true, ts: TSExplicitLittle, sop: "1.2.3.4.3", seed: 7})
+	for name, data := range map[string][]byte{"a.dcm": a, "b": b, "sub/c.dcm": c, "notes.txt": []byte("not dicom")} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	idx := NewIndex()
+	var order []string
+	err := Scan(context.Background(), []string{dir}, ScanOptions{PixelHash: true}, func(rec Record) error {
+		idx.Add(rec)
+		order = append(order, filepath.Base(rec.Instance.Path))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(order, ","); got != "a.dcm,b,notes.txt,c.dcm" {
+		t.Errorf("records in order %s, want walk order a.dcm,b,notes.txt,c.dcm", got)
+	}
+	s := idx.Summary()
+	if s.Instances != 3 || s.NotDICOM != 1 {
+		t.Errorf("instances %d, not DICOM %d; want 3 and 1", s.Instances, s.NotDICOM)
+	}
+	if len(s.Duplicates) != 1 || len(s.Duplicates[0].Instances) != 2 {
+		t.Fatalf("duplicates %+v, want one group of a.dcm and b", s.Duplicates)
+	}
+	if s.TransferSyntaxes[TSImplicitLittle] != 1 || s.TransferSyntaxes[TSExplicitLittle] != 2 {
+		t.Errorf("transfer syntaxes %v", s.TransferSyntaxes)
+	}
+}
