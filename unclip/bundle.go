@@ -387,30 +387,54 @@ func (m *Manifest) FileList() []BundleFile {
 	return out
 }
 
+// FileStatus is the verification result of one file.
+type FileStatus struct {
+	Name    string `json:"file"`
+	Role    string `json:"role"`
+	SHA256  string `json:"sha256"`
+	OK      bool   `json:"ok"`
+	Problem string `json:"problem,omitempty"`
+}
+
+// CheckFiles computes the SHA-256 of every file the manifest names in fsys and compares it with
+// the manifest: a file that is missing, unreadable, outside the bundle, without a digest or with
+// another digest is not OK.
+func (m *Manifest) CheckFiles(fsys fs.FS) []FileStatus {
+	var out []FileStatus
+	for _, f := range m.FileList() {
+		st := FileStatus{Name: f.Name, Role: f.Role, SHA256: f.SHA256}
+		switch {
+		case !fs.ValidPath(f.Name) || path.Clean(f.Name) != f.Name:
+			st.Problem = "path is not a plain relative path inside the bundle"
+		case f.SHA256 == "":
+			st.Problem = "no sha256 in the manifest"
+		default:
+			got, err := fileSHA256(fsys, f.Name)
+			switch {
+			case err != nil:
+				st.Problem = err.Error()
+			case got != f.SHA256:
+				st.Problem = fmt.Sprintf("sha256 %s does not match the manifest's %s", got, f.SHA256)
+			default:
+				st.OK = true
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
 // Verify checks the SHA-256 of every file the manifest names; the error is a *VerifyError naming
-// every file that is missing, unreadable, outside the bundle, without a digest or with another digest.
+// every file that failed.
 func (b *Bundle) Verify() error {
 	label := b.Dir
 	if label == "" {
 		label = b.Manifest.Name
 	}
 	var problems []FileProblem
-	for _, f := range b.Manifest.FileList() {
-		if !fs.ValidPath(f.Name) || path.Clean(f.Name) != f.Name {
-			problems = append(problems, FileProblem{f.Name, "path is not a plain relative path inside the bundle"})
-			continue
-		}
-		if f.SHA256 == "" {
-			problems = append(problems, FileProblem{f.Name, "no sha256 in the manifest"})
-			continue
-		}
-		got, err := fileSHA256(b.FS, f.Name)
-		if err != nil {
-			problems = append(problems, FileProblem{f.Name, err.Error()})
-			continue
-		}
-		if got != f.SHA256 {
-			problems = append(problems, FileProblem{f.Name, fmt.Sprintf("sha256 %s does not match the manifest's %s", got, f.SHA256)})
+	for _, st := range b.Manifest.CheckFiles(b.FS) {
+		if !st.OK {
+			problems = append(problems, FileProblem{st.Name, st.Problem})
 		}
 	}
 	if len(problems) > 0 {
