@@ -231,6 +231,8 @@ func EncodeSynthetic(img SyntheticImage, opts SyntheticOptions) (*SyntheticResul
 	if err != nil {
 		return nil, nil, fmt.Errorf("pixels: %w", err)
 	}
+	// The Modality LUT is written as Decimal Strings (16 characters): keep exactly that mapping.
+	q.rescale = Rescale{Slope: dsRound(q.rescale.Slope), Intercept: dsRound(q.rescale.Intercept)}
 	stored := q.img
 	stored.Photometric = photometric
 	if frames > 1 && photometric == "MONOCHROME1" {
@@ -608,6 +610,15 @@ func normalizeOptions(o SyntheticOptions) (SyntheticOptions, error) {
 // pixelDataRaw wraps native pixel bytes as a Pixel Data value for the DICOM library.
 func pixelDataRaw(b []byte) dicom.PixelDataInfo {
 	return dicom.PixelDataInfo{IntentionallyUnprocessed: true, UnprocessedValueData: b}
+}
+
+// dsRound returns f as it reads back from its Decimal String.
+func dsRound(f float64) float64 {
+	v, err := strconv.ParseFloat(formatDS(f), 64)
+	if err != nil {
+		return f
+	}
+	return v
 }
 
 func nonEmpty(s string) []string {
