@@ -58,28 +58,23 @@ func SplitFrames(transferSyntaxUID string, fragments [][]byte, offsets []uint64,
 	return out, nil
 }
 
-// splitByOffsets groups fragments by the item offsets of an offset table.
+// splitByOffsets groups fragments by the item offsets of an offset table; every offset must be
+// the start of a fragment item.
 func splitByOffsets(fragments [][]byte, offsets []uint64) ([][]byte, error) {
-	if offsets[0] != 0 {
-		return nil, fmt.Errorf("first offset is %d, not 0", offsets[0])
-	}
 	out := make([][]byte, len(offsets))
 	var pos uint64
-	frame := 0
+	frame := -1
 	for _, f := range fragments {
-		for frame+1 < len(offsets) && pos >= offsets[frame+1] {
+		if frame+1 < len(offsets) && pos == offsets[frame+1] {
 			frame++
-		}
-		if frame+1 < len(offsets) && pos > offsets[frame+1] {
-			return nil, fmt.Errorf("offset %d is inside a fragment", offsets[frame+1])
+		} else if frame+1 < len(offsets) && pos > offsets[frame+1] || frame < 0 {
+			return nil, fmt.Errorf("offset table entry %d (%d) is not the start of a fragment", frame+1, offsets[frame+1])
 		}
 		out[frame] = append(out[frame], f...)
 		pos += 8 + uint64(len(f))
 	}
-	for i, f := range out {
-		if len(f) == 0 {
-			return nil, fmt.Errorf("frame %d has no fragments", i)
-		}
+	if frame != len(offsets)-1 {
+		return nil, fmt.Errorf("offset table has %d entries, the fragments hold %d frames", len(offsets), frame+1)
 	}
 	return out, nil
 }

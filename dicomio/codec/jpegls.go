@@ -56,12 +56,18 @@ static int augment_jls_decode(const void *in, size_t len, void *out, size_t outl
 import "C"
 
 import (
+	"bytes"
 	"fmt"
 	"unsafe"
 )
 
 // decodeJPEGLS decodes JPEG-LS lossless and near-lossless frames with CharLS.
 func decodeJPEGLS(frame []byte, info FrameInfo) (Decoded, error) {
+	// CharLS 2.4 takes seconds to give up on a stream cut short, so a frame without its
+	// end-of-image marker (trailing padding allowed) is rejected before decoding.
+	if end := bytes.TrimRight(frame, "\x00"); !bytes.HasSuffix(end, []byte{0xFF, 0xD9}) {
+		return Decoded{}, fmt.Errorf("truncated JPEG-LS stream: no end-of-image marker")
+	}
 	in := unsafe.Pointer(&frame[0])
 	var w, h, bits, comps, ilv, near C.int32_t
 	var msg *C.char
