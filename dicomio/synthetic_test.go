@@ -121,16 +121,26 @@ func TestSyntheticDciodvfy(t *testing.T) {
 	}
 	dir := t.TempDir()
 	for name, res := range writeFixtures(t, dir, "run-dciodvfy") {
-		out, _ := exec.Command(dciodvfy, res.Path).CombinedOutput()
-		for _, line := range strings.Split(string(out), "\n") {
-			if strings.HasPrefix(line, "Error") && !dciodvfyLacksSyntheticData(string(out), line) {
-				t.Errorf("%s (%s): %s", name, res.IOD, line)
-			}
-		}
-		if testing.Verbose() {
-			t.Logf("%s:\n%s", name, out)
+		for _, line := range dciodvfyErrors(t, dciodvfy, res.Path) {
+			t.Errorf("%s (%s): %s", name, res.IOD, line)
 		}
 	}
+}
+
+// dciodvfyErrors runs dciodvfy on path and returns its Error lines.
+func dciodvfyErrors(t *testing.T, dciodvfy, path string) []string {
+	t.Helper()
+	out, _ := exec.Command(dciodvfy, path).CombinedOutput()
+	var errs []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "Error") && !dciodvfyLacksSyntheticData(string(out), line) {
+			errs = append(errs, line)
+		}
+	}
+	if testing.Verbose() {
+		t.Logf("dciodvfy %s:\n%s", filepath.Base(path), out)
+	}
+	return errs
 }
 
 // dciodvfyLacksSyntheticData reports whether line is dciodvfy's complaint about (0008,001C)

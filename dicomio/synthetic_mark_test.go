@@ -1,0 +1,111 @@
+package dicomio
+
+import (
+	"context"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/suyashkumar/dicom"
+	"github.com/suyashkumar/dicom/pkg/tag"
+)
+
+func TestMarkFilesKeepsPixels(t *testing.T) {
+	needShared(t)
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "not-dicom.dcm")
+	if err := os.WriteFile(bad, []byte("not a DICOM file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inputs := []string{
+		filepath.Join(sharedData, "cxr/train/CXR-P0003/ACCD2E2586B60/CR01.dcm"),       // JPEG baseline CR
+		bad,                                                                          // reported, the rest go on
+		filepath.Join(sharedData, "dicom/pydicom-testfiles/test_files/CT_small.dcm"), // signed 16-bit CT
+		filepath.Join(sharedData, "dicom/pydicom-testfiles/test_files/MR_small.dcm"),
+		filepath.Join(sharedData, "dicom/pydicom-data/data/emri_small.dcm"), // multi-frame
+		filepath.Join(sharedData, "dicom/pydicom-data/data/SC_rgb.dcm"),     // RGB
+	}
+	wantIOD := []string{SOPClassCR, "", SOPClassCT, SOPClassMR, SOPClassMultiFrameWordSC, SOPClassSecondaryCapture}
+	out := filepath.Join(dir, "out")
+	var calls int
+	results, err := MarkFiles(context.Background(), inputs, MarkOptions{OutDir: out, Tool: "other-gan 2.1",
+		Synthetic: SyntheticOptions{RunID: "mark-test", SoftwareVersion: "t"}}, func(MarkResult) { calls++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != len(inputs) || calls != len(inputs) {
+		t.Fatalf("%d results, %d callbacks for %d inputs", len(results), calls, len(inputs))
+	}
+	for i, r := range results {
+		if inputs[i] == bad {
+			if r.OK || r.Error == "" {
+				t.Errorf("bad file: %+v", r)
+			}
+			continue
+		}
+		if !r.OK {
+			t.Errorf("%s: %s", inputs[i], r.Error)
+			continue
+		}
+		if r.Output.SOPClassUID != wantIOD[i] {
+			t.Errorf("%s: IOD %s (%s), want %s", inputs[i], r.Output.IOD, r.Output.IODReason, wantIOD[i])
+		}
+		srcIn, srcImg, err := ReadImage(inputs[i], ReadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		outIn, outImg, err := ReadImage(r.Output.Path, ReadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if outIn.SyntheticData != "YES" {
+			t.Errorf("%s: not marked", inputs[i])
+		}
+		n := srcImg.Rows * srcImg.Columns * max(srcImg.Frames, 1) * max(srcImg.Samples, 1)
+		for k := 0; k < n; k++ {
+			a := frameValue(srcImg, k)*srcIn.RescaleSlope + srcIn.RescaleIntercept
+			b := frameValue(outImg, k)*outIn.RescaleSlope + outIn.RescaleIntercept
+			if math.Abs(a-b) > 1e-6 {
+				t.Errorf("%s: modality value %d changed: %g → %g", inputs[i], k, a, b)
+				break
+			}
+		}
+		p, err := InspectProvenance(r.Output.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Record == nil || p.Record.Generation.Mode != ModeRemark || p.Record.Generation.Tool != "other-gan 2.1" {
+			t.Errorf("%s: provenance record %+v", inputs[i], p.Record)
+		}
+		if i == 0 { // the JPEG source's lossy history and the demographics are kept
+			if outIn.Demographics.Sex != "M" || outIn.Demographics.AgeYears != 74 {
+				t.Errorf("CXR demographics not carried over: %+v", outIn.Demographics)
+			}
+			ds, err := dicom.ParseFile(r.Output.Path, nil, dicom.SkipPixelData())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := dsFirst(&ds, tag.LossyImageCompression); got != "01" {
+				t.Errorf("Lossy Image Compression %q, want 01 (the source was JPEG baseline)", got)
+			}
+		}
+		if dciodvfy, err := exec.LookPath("dciodvfy"); err == nil {
+			for _, line := range dciodvfyErrors(t, dciodvfy, r.Output.Path) {
+				t.Errorf("%s marked (%s): %s", inputs[i], r.Output.IOD, line)
+			}
+		}
+	}
+	// Rerun: same bytes.
+	again, err := MarkFiles(context.Background(), inputs[:1], MarkOptions{OutDir: filepath.Join(dir, "again"), Tool: "other-gan 2.1",
+		Synthetic: SyntheticOptions{RunID: "mark-test", SoftwareVersion: "t"}}, nil)
+	if err != nil || !again[0].OK {
+		t.Fatalf("rerun: %v %+v", err, again)
+	}
+	a, _ := os.ReadFile(results[0].Output.Path)
+	b, _ := os.ReadFile(again[0].Output.Path)
+	if string(a) != string(b) {
+		t.Error("marking again with the same run id is not byte-identical")
+	}
+}
