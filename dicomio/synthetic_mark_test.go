@@ -20,8 +20,8 @@ func TestMarkFilesKeepsPixels(t *testing.T) {
 		t.Fatal(err)
 	}
 	inputs := []string{
-		filepath.Join(sharedData, "cxr/train/CXR-P0003/ACCD2E2586B60/CR01.dcm"),       // JPEG baseline CR
-		bad,                                                                          // reported, the rest go on
+		filepath.Join(sharedData, "cxr/train/CXR-P0003/ACCD2E2586B60/CR01.dcm"), // JPEG baseline CR
+		bad, // reported, the rest go on
 		filepath.Join(sharedData, "dicom/pydicom-testfiles/test_files/CT_small.dcm"), // signed 16-bit CT
 		filepath.Join(sharedData, "dicom/pydicom-testfiles/test_files/MR_small.dcm"),
 		filepath.Join(sharedData, "dicom/pydicom-data/data/emri_small.dcm"), // multi-frame
