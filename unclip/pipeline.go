@@ -198,13 +198,18 @@ func (p *Pipeline) toSize(images Tensor, size int) (Tensor, error) {
 // Float returns a pointer to v, for optional settings.
 func Float(v float64) *float64 { return &v }
 
+// Bool returns a pointer to v, for optional settings.
+func Bool(v bool) *bool { return &v }
+
 // DiffusionOptions overrides a diffusion component's sampling defaults (zero values: the bundle's).
 type DiffusionOptions struct {
 	Steps         int
 	GuidanceScale float64 // ignored by upsamplers (no guidance)
 	Sampler       SamplerKind
 	Eta           *float64
-	OnStep        StepFunc
+	// ClipX0 overrides the bundle's clip_x0 (clamping x̂_0 to clip_range).
+	ClipX0 *bool
+	OnStep StepFunc
 }
 
 func (o DiffusionOptions) config(spec *DiffusionSpec, s *Schedule) SampleConfig {
@@ -220,6 +225,9 @@ func (o DiffusionOptions) config(spec *DiffusionSpec, s *Schedule) SampleConfig 
 	}
 	if o.Eta != nil {
 		cfg.Eta = *o.Eta
+	}
+	if o.ClipX0 != nil {
+		cfg.ClipX0 = *o.ClipX0
 	}
 	return cfg
 }
