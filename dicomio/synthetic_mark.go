@@ -2,6 +2,7 @@ package dicomio
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,12 +23,17 @@ type MarkOptions struct {
 	Read ReadOptions
 }
 
+// ErrNotImage is wrapped by MarkFile's error when the input is DICOM but holds no image (a
+// structured report, for example); MarkFiles reports such files as skipped.
+var ErrNotImage = errors.New("not an image (no pixel data)")
+
 // MarkResult is the outcome for one input file.
 type MarkResult struct {
-	Input  string           `json:"input"`
-	OK     bool             `json:"ok"`
-	Error  string           `json:"error,omitempty"`
-	Output *SyntheticResult `json:"output,omitempty"`
+	Input   string           `json:"input"`
+	OK      bool             `json:"ok"`
+	Skipped bool             `json:"skipped,omitempty"`
+	Error   string           `json:"error,omitempty"`
+	Output  *SyntheticResult `json:"output,omitempty"`
 }
 
 // MarkFile re-marks the image at path as synthetic: same pixels, new UIDs, a synthetic patient,
@@ -44,12 +50,15 @@ func MarkFile(ctx context.Context, path string, item int, opts MarkOptions) (*Sy
 	if err != nil {
 		return nil, fmt.Errorf("mark %s: %w", path, err)
 	}
+	if src.Rows == 0 || src.Columns == 0 {
+		return nil, fmt.Errorf("mark %s: %w", path, ErrNotImage)
+	}
 	in, img, err := ReadImage(path, opts.Read)
 	if err != nil {
 		return nil, fmt.Errorf("mark %s: %w", path, err)
 	}
 	if img == nil {
-		return nil, fmt.Errorf("mark %s: no pixel data", path)
+		return nil, fmt.Errorf("mark %s: %w", path, ErrNotImage)
 	}
 	si, bits, err := markPixels(in, img)
 	if err != nil {
@@ -94,7 +103,8 @@ func MarkFile(ctx context.Context, path string, item int, opts MarkOptions) (*Sy
 }
 
 // MarkFiles marks every file in paths; a bad file is reported in its result and the others go
-// on. done, when set, is called after each file. It stops early only when ctx is cancelled.
+// on; a DICOM file without an image is skipped. done, when set, is called after each file. It
+// stops early only when ctx is cancelled.
 func MarkFiles(ctx context.Context, paths []string, opts MarkOptions, done func(MarkResult)) ([]MarkResult, error) {
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("mark: output folder: %w", err)
@@ -107,7 +117,7 @@ func MarkFiles(ctx context.Context, paths []string, opts MarkOptions, done func(
 		r := MarkResult{Input: p}
 		res, err := MarkFile(ctx, p, i, opts)
 		if err != nil {
-			r.Error = err.Error()
+			r.Error, r.Skipped = err.Error(), errors.Is(err, ErrNotImage)
 		} else {
 			r.OK, r.Output = true, res
 		}

@@ -87,6 +87,8 @@ func (a *app) commands() []func() *cobra.Command {
 	return []func() *cobra.Command{
 		// scan, mark, inspect, bundle, generate, watermark, ... are added by their files.
 		a.bundleCommand,
+		a.markCommand,
+		a.inspectCommand,
 	}
 }
 
