@@ -74,6 +74,9 @@ func FindORTLibrary(explicit string) (string, error) {
 }
 
 func moduleRoot(dir string) (string, bool) {
+	if a, err := filepath.Abs(dir); err == nil {
+		dir = a
+	}
 	for {
 		if fileExists(filepath.Join(dir, "go.mod")) {
 			return dir, true
