@@ -61,7 +61,8 @@ def export_bundle(out_dir, *, name, description, models, cfg, merges_path, num_m
 
     stats: dict with image_embed_mean/std and text_embed_mean/std (lists of D floats).
     ar_tables: the ``ar`` block (pca_mean, pca_components, ..., dot_histogram) or None to omit ar_prior.
-    diffusion: dict component -> diffusion_block(...) overrides ("prior", "decoder", "upsampler").
+    diffusion: dict component -> diffusion_block(...) overrides ("prior", "decoder", "upsampler" for
+    every upsampler, or "upsamplers": a list with one block per upsampler).
     model_card: path of a MODEL_CARD.md to copy in (or None).
     """
     os.makedirs(out_dir, exist_ok=True)
@@ -140,7 +141,8 @@ def export_bundle(out_dir, *, name, description, models, cfg, merges_path, num_m
                              diffusion=diffusion.get("decoder") or diffusion_block("eps", 50, 3.0))
     # upsamplers
     ups = []
-    for u, uc in zip(models.get("upsamplers") or [], cfg["upsamplers"]):
+    up_blocks = diffusion.get("upsamplers") or []
+    for k, (u, uc) in enumerate(zip(models.get("upsamplers") or [], cfg["upsamplers"])):
         i, o = uc["in_size"], uc["out_size"]
         f = f"upsampler_{o}.onnx"
         names = ["x_t", "t", "low_res"]
@@ -149,7 +151,8 @@ def export_bundle(out_dir, *, name, description, models, cfg, merges_path, num_m
         ups.append(entry(f, [_desc("x_t", "float32", ["B", C, o, o]), _desc("t", "int64", ["B"]),
                              _desc("low_res", "float32", ["B", C, i, i])],
                          [_desc("out", "float32", ["B", C, o, o])],
-                         diffusion=diffusion.get("upsampler") or diffusion_block("eps", 10, 1.0),
+                         diffusion=(up_blocks[k] if k < len(up_blocks) else None) or diffusion.get("upsampler")
+                         or diffusion_block("eps", 10, 1.0),
                          in_size=i, out_size=o, augment={"blur_sigma": 0.6, "blur_kernel": 3}))
     if ups:
         comps["upsamplers"] = ups

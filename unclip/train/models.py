@@ -343,7 +343,7 @@ class UNet(nn.Module):
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
 
-    def _apply(self, blk, h, emb, ctx, ctx_valid):
+    def _run_block(self, blk, h, emb, ctx, ctx_valid):
         for m in blk:
             if isinstance(m, ResBlock):
                 h = m(h, emb)
@@ -360,13 +360,13 @@ class UNet(nn.Module):
         h = self.inp(x)
         hs = [h]
         for blk in self.down:
-            h = self._apply(blk, h, emb, ctx, ctx_valid)
+            h = self._run_block(blk, h, emb, ctx, ctx_valid)
             hs.append(h)
-        h = self._apply(self.mid, h, emb, ctx, ctx_valid)
+        h = self._run_block(self.mid, h, emb, ctx, ctx_valid)
         for blk in self.up:
             if isinstance(blk[0], ResBlock):
                 h = torch.cat([h, hs.pop()], dim=1)
-            h = self._apply(blk, h, emb, ctx, ctx_valid)
+            h = self._run_block(blk, h, emb, ctx, ctx_valid)
         return self.out(h)
 
 

@@ -92,7 +92,9 @@ def main(argv=None):
     tables["dot_histogram"] = (1000 * torch.exp(-0.5 * ((centres - 0.3) / 0.1) ** 2)).round().long().tolist()
     diff = {"prior": export.diffusion_block("x0", 4, 2.0, clip_x0=False),
             "decoder": export.diffusion_block("eps", 4, 3.0),
-            "upsampler": export.diffusion_block("eps", 3, 1.0)}
+            # different parameterisations and schedules so that the runtime's every path is exercised
+            "upsamplers": [export.diffusion_block("v", 3, 1.0, schedule="linear"),
+                           export.diffusion_block("eps", 3, 1.0)]}
     card = os.path.join(out, "MODEL_CARD.md")
     with open(card, "w") as fh:
         fh.write("# tiny (random weights)\n\nA tiny unCLIP bundle with deterministic random weights, written by "
