@@ -190,7 +190,8 @@ func Decode(transferSyntaxUID string, frame []byte, info FrameInfo) (out Decoded
 	return out, nil
 }
 
-// bytesPerSample is the width of one stored sample in Data.
+// bytesPerSample is the width of one stored sample in Data (1-bit samples are unpacked to a
+// byte each).
 func (fi FrameInfo) bytesPerSample() int {
 	return (fi.BitsAllocated + 7) / 8
 }
@@ -207,7 +208,7 @@ func (fi FrameInfo) validate() error {
 		return fmt.Errorf("invalid frame size %dx%d", fi.Rows, fi.Columns)
 	case fi.SamplesPerPixel <= 0 || fi.SamplesPerPixel > maxSamplesPerPixel:
 		return fmt.Errorf("invalid samples per pixel %d", fi.SamplesPerPixel)
-	case fi.BitsAllocated != 8 && fi.BitsAllocated != 16 && fi.BitsAllocated != 32:
+	case fi.BitsAllocated != 1 && fi.BitsAllocated != 8 && fi.BitsAllocated != 16 && fi.BitsAllocated != 32:
 		return fmt.Errorf("unsupported bits allocated %d", fi.BitsAllocated)
 	case fi.BitsStored < 0 || fi.BitsStored > fi.BitsAllocated:
 		return fmt.Errorf("invalid bits stored %d for bits allocated %d", fi.BitsStored, fi.BitsAllocated)

@@ -16,6 +16,9 @@ func decodeRLE(frame []byte, info FrameInfo) (Decoded, error) {
 		return Decoded{}, fmt.Errorf("RLE frame of %d bytes is shorter than its 64-byte header", len(frame))
 	}
 	nseg := int(binary.LittleEndian.Uint32(frame[0:4]))
+	if info.BitsAllocated == 1 {
+		return decodeRLEBits(frame, nseg, info)
+	}
 	bps := info.bytesPerSample()
 	want := info.SamplesPerPixel * bps
 	if nseg != want {
@@ -49,6 +52,31 @@ func decodeRLE(frame []byte, info FrameInfo) (Decoded, error) {
 		for p, v := range seg {
 			out[p*want+pos] = v
 		}
+	}
+	return Decoded{Data: out}, nil
+}
+
+// decodeRLEBits decodes a 1-bit RLE frame: one segment holding the packed bits of the frame
+// (first pixel in the least significant bit), unpacked here to one byte (0 or 1) per pixel.
+func decodeRLEBits(frame []byte, nseg int, info FrameInfo) (Decoded, error) {
+	if nseg != 1 || info.SamplesPerPixel != 1 {
+		return Decoded{}, fmt.Errorf("RLE header has %d segments for %d samples of 1 bit, want 1 segment of 1 sample", nseg, info.SamplesPerPixel)
+	}
+	npix := info.Rows * info.Columns
+	packed := make([]byte, (npix+7)/8)
+	if int64(len(packed)) > int64(len(frame))*rleMaxRatio+64 {
+		return Decoded{}, fmt.Errorf("RLE frame of %d bytes cannot hold %d packed bytes (truncated)", len(frame), len(packed))
+	}
+	start := int(binary.LittleEndian.Uint32(frame[4:8]))
+	if start < 64 || start > len(frame) {
+		return Decoded{}, fmt.Errorf("RLE segment 0 has invalid offset %d in a frame of %d bytes", start, len(frame))
+	}
+	if err := unpackBits(frame[start:], packed); err != nil {
+		return Decoded{}, fmt.Errorf("RLE segment 0: %w", err)
+	}
+	out := make([]byte, npix)
+	for i := range out {
+		out[i] = packed[i>>3] >> (i & 7) & 1
 	}
 	return Decoded{Data: out}, nil
 }
