@@ -3,6 +3,8 @@ package unclip
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -46,6 +48,9 @@ type graph struct {
 	inputs  []string
 	outputs []string
 	sess    *ort.DynamicAdvancedSession
+	// runNanos accumulates the time spent inside ONNX Runtime's Run (for GraphTime).
+	runNanos atomic.Int64
+	runs     atomic.Int64
 }
 
 func loadGraph(b *Bundle, role string, c *Component, inputs, outputs []string, o RuntimeOptions) (g *graph, err error) {
@@ -179,7 +184,11 @@ func (g *graph) run(ctx context.Context, ins ...input) (outs []Tensor, err error
 	defer opts.Destroy()
 	stop := context.AfterFunc(ctx, func() { _ = opts.Terminate() })
 	defer stop()
-	if err := g.sess.RunWithOptions(values, outputs, opts); err != nil {
+	start := time.Now()
+	err = g.sess.RunWithOptions(values, outputs, opts)
+	g.runNanos.Add(int64(time.Since(start)))
+	g.runs.Add(1)
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}

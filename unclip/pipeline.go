@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 )
 
 // Graph input and output names (docs/bundle.md).
@@ -101,6 +102,25 @@ func (p *Pipeline) Close() {
 	for _, g := range append([]*graph{p.clipText, p.clipImage, p.prior, p.arPrior, p.decoder}, p.upsamplers...) {
 		g.close()
 	}
+}
+
+// GraphStats is the time spent inside ONNX Runtime since the pipeline was opened.
+type GraphStats struct {
+	Runs int64
+	Time time.Duration
+}
+
+// GraphStats reports how many graph evaluations ran and how long ONNX Runtime took for them, so that
+// callers can tell graph time from the samplers' own work.
+func (p *Pipeline) GraphStats() GraphStats {
+	var s GraphStats
+	for _, g := range append([]*graph{p.clipText, p.clipImage, p.prior, p.arPrior, p.decoder}, p.upsamplers...) {
+		if g != nil {
+			s.Runs += g.runs.Load()
+			s.Time += time.Duration(g.runNanos.Load())
+		}
+	}
+	return s
 }
 
 // HasPrior and HasARPrior report which priors the bundle has.
