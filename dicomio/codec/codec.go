@@ -1,16 +1,15 @@
 // Package codec decodes the compressed (encapsulated) pixel data of DICOM instances into frames of
-// stored values.
+// stored values. Native (uncompressed) pixel data is the reader's business, not this package's.
 //
-// One call to Decode turns the bytes of one frame (the fragments of that frame, concatenated) into
-// stored values: little endian words BitsAllocated wide (1 byte for 8 bits, 2 bytes for 16 bits,
-// 4 bytes for 32 bits), samples interleaved per pixel whatever the Planar Configuration of the
-// file. Signed pixel data comes back as its stored bit pattern; the caller sign-extends from
-// BitsStored. Colour JPEG baseline/extended frames in YCbCr are converted to RGB, as pydicom with
-// GDCM does, and Decoded.Photometric says which photometric interpretation the data has.
+// SplitFrames groups the fragments of an encapsulated Pixel Data element into frames; Decode turns
+// the bytes of one frame into stored values: little endian words BitsAllocated wide (1 byte for
+// 8 bits, 2 bytes for 16 bits, 4 bytes for 32 bits; 1-bit data unpacked to one byte, 0 or 1, per
+// pixel), samples interleaved per pixel whatever the Planar Configuration of the file.
+// Decoded.Photometric says which photometric interpretation the data has after decoding.
 //
 // Supported transfer syntaxes:
 //
-//	1.2.840.10008.1.2.5       RLE Lossless                                   pure Go
+//	1.2.840.10008.1.2.5       RLE Lossless                                   pure Go (1, 8, 16, 32 bits)
 //	1.2.840.10008.1.2.4.50    JPEG Baseline (Process 1)                      IJG 6b (DCMTK), 8 bits
 //	1.2.840.10008.1.2.4.51    JPEG Extended (Process 2 & 4)                  IJG 6b (DCMTK), 8/12 bits
 //	1.2.840.10008.1.2.4.57    JPEG Lossless (Process 14)                     IJG 6b (DCMTK), 2-16 bits
@@ -23,16 +22,32 @@
 //	1.2.840.10008.1.2.4.202   HTJ2K Lossless RPCL                            OpenJPEG 2.5
 //	1.2.840.10008.1.2.4.203   HTJ2K                                          OpenJPEG 2.5
 //
-// JPEG goes through DCMTK's builds of the IJG library (Debian libdcmtk-dev: libijg8, libijg12,
-// libijg16 with the lossless process), called through DCMTK's DJDecompressIJG* classes because
-// Debian ships no IJG headers; libjpeg-turbo and Go's image/jpeg handle 8-bit DCT only. The IJG
-// output is bit-identical to GDCM's (also IJG 6b). Colour JPEG comes back without a YCbCr→RGB
-// conversion, as pydicom with GDCM returns it (YBR_FULL_422 upsampled to YBR_FULL); YBRFullToRGB
-// converts for display.
+// Libraries. RLE is a few lines of PackBits, written here. JPEG goes through DCMTK's builds of the
+// IJG library (Debian libdcmtk-dev: libijg8, libijg12 and libijg16, IJG 6b with the lossless
+// process), called through DCMTK's DJDecompressIJG* classes because Debian ships no IJG headers;
+// libjpeg-turbo and Go's image/jpeg decode 8-bit DCT only, and one library for every JPEG process
+// keeps the output bit-identical to GDCM's (also IJG 6b), which the tests check. JPEG-LS uses
+// CharLS and JPEG 2000 uses OpenJPEG in strict mode (a truncated codestream is an error, not a
+// partly grey image), all through cgo.
 //
-// Any other transfer syntax is an error that names the UID and, when known, its name. Corrupt or
-// truncated frames are errors, never panics: sizes are checked against the compressed length and
-// a limit before anything is allocated, and decoders written in Go run under a recover.
+// Behaviour matched to pydicom 2.3 with GDCM (the references of the tests):
+//   - Colour JPEG comes back as the samples in the stream, without a YCbCr→RGB conversion;
+//     YBR_FULL_422 is upsampled and so reported as YBR_FULL. YBRFullToRGB converts for display.
+//   - JPEG 2000 with YBR_RCT or YBR_ICT comes back as RGB (the codec undoes the component
+//     transform).
+//   - Signed data comes back as its stored bit pattern, BitsAllocated wide: the caller
+//     sign-extends from BitsStored where it wants values. Two exceptions follow the codecs: a
+//     signed JPEG 2000 component is already sign-extended to the full word, and an unsigned JPEG
+//     2000 component of signed DICOM data is sign-extended from its precision (pydicom's
+//     correction for files whose codestream and Pixel Representation disagree).
+//
+// Errors. A transfer syntax outside the table is an error wrapping ErrUnsupported that names the
+// UID and, when known, its name. Corrupt or truncated frames are errors, never panics: the frame
+// geometry is checked (at most 65536 rows or columns, 4 samples, 1 GiB per frame) before
+// anything is allocated, the codestream header must agree with FrameInfo, RLE output is bounded
+// by what its input can expand to, a JPEG-LS stream without its end-of-image marker is refused
+// before CharLS (which takes seconds to give up on a cut stream) sees it, and decoders written in
+// Go run under a recover. Decoders keep no state between calls and are safe for concurrent use.
 package codec
 
 import (
