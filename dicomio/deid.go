@@ -22,6 +22,8 @@ const (
 	scopeCTMR                      // CT and MR Image IODs
 	scopeGeometry                  // CR, CT and MR when the output has the source's Rows and Columns
 	scopeCTMRGeom                  // CT and MR (Image Plane module) when the output has the source's size
+	scopeCRDX                      // CR and DX Image IODs
+	scopeDX                        // DX Image IOD
 )
 
 // AllowedAttribute is one source attribute the synthetic writer may copy. The list is an
@@ -59,17 +61,19 @@ func SourceAllowList() []AllowedAttribute {
 		{tag.MagneticFieldStrength, "DS", "Magnetic Field Strength", "MR Image (Type 3): subgroup audits use it", scopeMR},
 		{tag.SpacingBetweenSlices, "DS", "Spacing Between Slices", "MR Image (Type 3) when the output keeps the source's matrix", scopeCTMRGeom},
 		{tag.EchoTrainLength, "IS", "Echo Train Length", "MR Image (Type 2)", scopeMR},
-		{tag.ImagerPixelSpacing, "DS", "Imager Pixel Spacing", "CR Image (Type 3) when the output keeps the source's matrix", scopeGeometry},
+		{tag.ImagerPixelSpacing, "DS", "Imager Pixel Spacing", "CR Image (Type 3), DX Detector (Type 1) when the output keeps the source's matrix", scopeGeometry},
 		{tag.FlipAngle, "DS", "Flip Angle", "MR Image (Type 3)", scopeMR},
 		{tag.ConvolutionKernel, "SH", "Convolution Kernel", "CT Image (Type 3): reconstruction the image imitates", scopeCT},
 		{tag.PatientPosition, "CS", "Patient Position", "General Series (Type 2C for CT/MR)", scopeCTMR},
-		{tag.ViewPosition, "CS", "View Position", "CR Series (Type 2): subgroup audits use it", scopeCR},
+		{tag.ViewPosition, "CS", "View Position", "CR Series (Type 2), DX Positioning: subgroup audits use it", scopeCRDX},
 		{tag.ImagePositionPatient, "DS", "Image Position (Patient)", "Image Plane (Type 1) when the output keeps the source's matrix", scopeCTMRGeom},
 		{tag.ImageOrientationPatient, "DS", "Image Orientation (Patient)", "Image Plane (Type 1) when the output keeps the source's matrix", scopeCTMRGeom},
 		{tag.Laterality, "CS", "Laterality", "General Series (Type 2C): which side of a paired body part", scopeAll},
+		{tag.ImageLaterality, "CS", "Image Laterality", "DX Anatomy Imaged (Type 1): which side the image shows", scopeDX},
 		{tag.PatientOrientation, "CS", "Patient Orientation", "General Image (Type 2C): row and column directions", scopeAll},
 		{tag.SliceLocation, "DS", "Slice Location", "Image Plane (Type 3) when the output keeps the source's matrix", scopeCTMRGeom},
 		{tag.PixelSpacing, "DS", "Pixel Spacing", "Image Plane (Type 1) / CR Image when the output keeps the source's matrix", scopeGeometry},
+		{tag.PixelIntensityRelationship, "CS", "Pixel Intensity Relationship", "DX Image (Type 1): how stored values relate to X-ray intensity", scopeDX},
 	}
 }
 
@@ -88,7 +92,11 @@ func (a AllowedAttribute) applies(iod *iodSpec, sameSize bool) bool {
 	case scopeCTMR:
 		return iod.kind == iodCT || iod.kind == iodMR
 	case scopeGeometry:
-		return sameSize && (iod.kind == iodCR || iod.kind == iodCT || iod.kind == iodMR)
+		return sameSize && (iod.kind == iodCR || iod.kind == iodDX || iod.kind == iodCT || iod.kind == iodMR)
+	case scopeCRDX:
+		return iod.kind == iodCR || iod.kind == iodDX
+	case scopeDX:
+		return iod.kind == iodDX
 	case scopeCTMRGeom:
 		return sameSize && (iod.kind == iodCT || iod.kind == iodMR)
 	}

@@ -463,7 +463,7 @@ func EncodeSynthetic(img SyntheticImage, opts SyntheticOptions) (*SyntheticResul
 			d.str(a.Tag, a.VR, v...)
 		}
 	}
-	if err := addIODModules(d, iod, src, o); err != nil {
+	if err := addIODModules(d, iod, src, stored, o); err != nil {
 		return nil, nil, err
 	}
 

@@ -10,6 +10,7 @@ import (
 // SOP Class UIDs the synthetic writer produces.
 const (
 	SOPClassCR                 = "1.2.840.10008.5.1.4.1.1.1"
+	SOPClassDXForPresentation  = "1.2.840.10008.5.1.4.1.1.1.1"
 	SOPClassCT                 = "1.2.840.10008.5.1.4.1.1.2"
 	SOPClassMR                 = "1.2.840.10008.5.1.4.1.1.4"
 	SOPClassSecondaryCapture   = "1.2.840.10008.5.1.4.1.1.7"
@@ -26,6 +27,7 @@ const (
 	iodMFWordSC
 	iodMFColourSC
 	iodCR
+	iodDX
 	iodCT
 	iodMR
 )
@@ -48,6 +50,11 @@ func (s *iodSpec) isMultiFrameSC() bool {
 //     Multi-frame Grayscale Word SC (12 or 16 bits);
 //   - RGB single frame: Secondary Capture Image;
 //   - a single grey frame from a CR source: CR Image;
+//   - from a DX for-presentation source: DX Image (for presentation) when the frame keeps the
+//     source's matrix (Imager Pixel Spacing holds), the Modality LUT is the identity (the DX Image
+//     module requires it), and the source gives Imager Pixel Spacing, Image Laterality, Patient
+//     Orientation and Pixel Intensity Relationship with its sign, and its Anatomic Region
+//     Sequence when it names a body part;
 //   - from a single-frame CT source: CT Image when the frame keeps the source's matrix (so the
 //     Image Plane module holds), is stored in 16 bits and its values are Hounsfield units (modality
 //     or stored values, or unit values with a unit range);
@@ -84,6 +91,19 @@ func chooseIOD(choice IODChoice, src *SourceInstance, stored *Image, q *quantize
 	switch {
 	case src.SOPClassUID == SOPClassCR || (src.Modality == "CR" && !strings.HasPrefix(src.SOPClassUID, SOPClassSecondaryCapture)):
 		return &iodSpec{iodCR, SOPClassCR, "CR Image", "CR source"}
+	case src.SOPClassUID == SOPClassDXForPresentation:
+		switch {
+		case !sameSize:
+			return sc("DX source, but the frame does not keep the source's matrix (Imager Pixel Spacing)")
+		case q.rescale != (Rescale{Slope: 1}):
+			return sc("DX Image needs the identity Modality LUT")
+		case src.Allowed[tag.ImagerPixelSpacing] == nil || src.Allowed[tag.ImageLaterality] == nil ||
+			len(src.Allowed[tag.PatientOrientation]) != 2 || src.Allowed[tag.PixelIntensityRelationship] == nil || src.PixelIntensitySign == 0:
+			return sc("DX source without Imager Pixel Spacing, Image Laterality, Patient Orientation or Pixel Intensity Relationship (and Sign)")
+		case src.Allowed[tag.BodyPartExamined] != nil && src.AnatomicRegion == nil:
+			return sc("DX source names a body part without Anatomic Region Sequence")
+		}
+		return &iodSpec{iodDX, SOPClassDXForPresentation, "Digital X-Ray Image (For Presentation)", "DX for-presentation source with the same matrix"}
 	case src.SOPClassUID == SOPClassCT:
 		switch {
 		case !sameSize:
@@ -122,7 +142,7 @@ func orDash(s string) string {
 // addIODModules adds the attributes specific to the chosen IOD that are not copied from the
 // source: SC Equipment, CR Series, Frame of Reference and the Type 2 attributes of the CT and MR
 // Image modules the source did not give.
-func addIODModules(d *writeElems, iod *iodSpec, src *SourceInstance, o SyntheticOptions) error {
+func addIODModules(d *writeElems, iod *iodSpec, src *SourceInstance, stored *Image, o SyntheticOptions) error {
 	type2 := func(t tag.Tag, vr string) {
 		if !d.has(t) {
 			d.str(t, vr)
@@ -134,6 +154,22 @@ func addIODModules(d *writeElems, iod *iodSpec, src *SourceInstance, o Synthetic
 	case iodCR:
 		type2(tag.BodyPartExamined, "CS")
 		type2(tag.ViewPosition, "CS")
+	case iodDX:
+		d.str(tag.PresentationIntentType, "CS", "FOR PRESENTATION")
+		if src.AnatomicRegion != nil {
+			d.seq(tag.AnatomicRegionSequence, codeItem(*src.AnatomicRegion))
+		} else {
+			d.seq(tag.AnatomicRegionSequence)
+		}
+		d.seq(tag.AcquisitionContextSequence)
+		d.str(tag.DetectorType, "CS")
+		d.str(tag.PositionerType, "CS")
+		d.ints(tag.PixelIntensityRelationshipSign, "SS", src.PixelIntensitySign)
+		shape := "IDENTITY"
+		if stored.Photometric == "MONOCHROME1" {
+			shape = "INVERSE"
+		}
+		d.str(tag.PresentationLUTShape, "CS", shape)
 	case iodCT, iodMR:
 		d.str(tag.FrameOfReferenceUID, "UI", DeriveUID(o.UIDRoot, o.RunID, UIDFrameOfReference, o.SeriesKey))
 		d.str(tag.PositionReferenceIndicator, "LO")

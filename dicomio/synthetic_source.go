@@ -47,6 +47,14 @@ type SourceInstance struct {
 	LossyCompressionMethod []string `json:"-"`
 	BurnedInAnnotation     string   `json:"-"`
 
+	// PresentationIntent is Presentation Intent Type (0008,0068) and PixelIntensitySign Pixel
+	// Intensity Relationship Sign (0028,1041) (0 when absent), for the DX Image IOD.
+	PresentationIntent string `json:"-"`
+	PixelIntensitySign int    `json:"-"`
+	// AnatomicRegion is the first code of Anatomic Region Sequence (0008,2218), for the DX
+	// Image IOD (a coded anatomy; no other part of the sequence is kept).
+	AnatomicRegion *Code `json:"-"`
+
 	// Allowed holds the allow-listed attributes present in the source, by tag.
 	Allowed map[tag.Tag][]string `json:"-"`
 }
@@ -108,6 +116,7 @@ func SourceFromDataset(ds *dicom.Dataset) (*SourceInstance, error) {
 		ContentDate:        dsFirst(ds, tag.ContentDate),
 		LossyCompression:   dsFirst(ds, tag.LossyImageCompression),
 		BurnedInAnnotation: strings.ToUpper(dsFirst(ds, tag.BurnedInAnnotation)),
+		PresentationIntent: strings.ToUpper(dsFirst(ds, tag.PresentationIntentType)),
 		Allowed:            map[tag.Tag][]string{},
 	}
 	if s.SOPClassUID == "" || s.SOPInstanceUID == "" {
@@ -116,6 +125,16 @@ func SourceFromDataset(ds *dicom.Dataset) (*SourceInstance, error) {
 	for _, u := range []string{s.SOPClassUID, s.SOPInstanceUID} {
 		if err := ValidateUID(u); err != nil {
 			return nil, fmt.Errorf("source UID: %w", err)
+		}
+	}
+	if sign := dsInt(ds, tag.PixelIntensityRelationshipSign); sign == 1 || sign == -1 || sign == 0xFFFF {
+		s.PixelIntensitySign = max(-1, min(1, int(int16(uint16(sign)))))
+	}
+	if items := dsItems(ds, tag.AnatomicRegionSequence); len(items) > 0 {
+		c := itemCode(items[0])
+		c = Code{Value: cleanText(c.Value, 16, false), Scheme: cleanText(c.Scheme, 16, false), Meaning: cleanText(c.Meaning, 64, false)}
+		if c.Value != "" && c.Scheme != "" {
+			s.AnatomicRegion = &c
 		}
 	}
 	s.LossyCompressionRatio = dsValues(ds, tag.LossyImageCompressionRatio)

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/suyashkumar/dicom/pkg/tag"
 )
 
 // sharedData is the real test data, relative to this package.
@@ -154,3 +156,89 @@ func dciodvfyLacksSyntheticData(out, line string) bool {
 func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 
 var _ = bytes.Equal
+
+// dxSource writes a DX for-presentation source (the corpus has none) with the attributes the DX
+// Image IOD needs, plus identifiers that must not reach an output.
+func dxSource(t *testing.T, dir string, rows, cols int) string {
+	t.Helper()
+	d := &writeElems{}
+	d.str(tag.SOPClassUID, "UI", SOPClassDXForPresentation)
+	d.str(tag.SOPInstanceUID, "UI", "1.2.826.0.1.3680043.10.1.1")
+	d.str(tag.StudyInstanceUID, "UI", "1.2.826.0.1.3680043.10.1.2")
+	d.str(tag.SeriesInstanceUID, "UI", "1.2.826.0.1.3680043.10.1.3")
+	d.str(tag.PatientName, "PN", "DXNAME^LEAK")
+	d.str(tag.PatientID, "LO", "DX-LEAK-ID")
+	d.str(tag.Modality, "CS", "DX")
+	d.str(tag.PresentationIntentType, "CS", "FOR PRESENTATION")
+	d.str(tag.BodyPartExamined, "CS", "CHEST")
+	d.seq(tag.AnatomicRegionSequence, codeItem(Code{"51185008", "SCT", "Chest"}))
+	d.str(tag.ViewPosition, "CS", "PA")
+	d.str(tag.ImageLaterality, "CS", "U")
+	d.str(tag.PatientOrientation, "CS", "L", "F")
+	d.str(tag.ImagerPixelSpacing, "DS", "0.143", "0.143")
+	d.str(tag.PixelIntensityRelationship, "CS", "LIN")
+	d.ints(tag.PixelIntensityRelationshipSign, "SS", 1)
+	d.ints(tag.Rows, "US", rows)
+	d.ints(tag.Columns, "US", cols)
+	d.ints(tag.SamplesPerPixel, "US", 1)
+	d.str(tag.PhotometricInterpretation, "CS", "MONOCHROME2")
+	d.ints(tag.BitsAllocated, "US", 16)
+	d.ints(tag.BitsStored, "US", 12)
+	d.ints(tag.HighBit, "US", 11)
+	d.ints(tag.PixelRepresentation, "US", 0)
+	d.add(tag.PixelData, "OW", pixelDataRaw(make([]byte, 2*rows*cols)))
+	m := &writeElems{}
+	m.add(tag.FileMetaInformationVersion, "OB", []byte{0, 1})
+	m.str(tag.MediaStorageSOPClassUID, "UI", SOPClassDXForPresentation)
+	m.str(tag.MediaStorageSOPInstanceUID, "UI", "1.2.826.0.1.3680043.10.1.1")
+	m.str(tag.TransferSyntaxUID, "UI", ExplicitVRLittleEndian)
+	data, err := encodePart10(m.list, d.list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "dx.dcm")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestSyntheticDX(t *testing.T) {
+	dir := t.TempDir()
+	src, err := ReadSourceInstance(dxSource(t, dir, 40, 30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dciodvfy, _ := exec.LookPath("dciodvfy")
+	for _, c := range []struct {
+		name    string
+		frame   *Image
+		want    string
+		wantPIR bool
+	}{
+		{"same matrix", gradientFrame(40, 30, 1, 1), SOPClassDXForPresentation, true},
+		{"resized", gradientFrame(20, 15, 1, 1), SOPClassSecondaryCapture, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_")+".dcm")
+			res, err := WriteSynthetic(context.Background(), path, SyntheticImage{Pixels: c.frame, Record: testRecord(), Sources: []*SourceInstance{src}},
+				SyntheticOptions{RunID: "dx", BitDepth: 12})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.SOPClassUID != c.want {
+				t.Fatalf("IOD %s (%s), want %s", res.IOD, res.IODReason, c.want)
+			}
+			data, _ := os.ReadFile(path)
+			if bytes.Contains(data, []byte("LIN")) != c.wantPIR || bytes.Contains(data, []byte("LEAK")) {
+				t.Errorf("DX attributes copied where they should not be, or identifiers leaked")
+			}
+			if dciodvfy == "" {
+				t.Skip("dciodvfy (Debian package dicom3tools, installed by make setup) is not installed")
+			}
+			for _, line := range dciodvfyErrors(t, dciodvfy, path) {
+				t.Errorf("%s: %s", res.IOD, line)
+			}
+		})
+	}
+}
