@@ -40,12 +40,19 @@ def diffusion_block(parameterization, sampling_steps, guidance_scale, eta=0.0, c
 
 
 def _export(module, args, path, input_names, output_names, dynamic_axes):
-    module.eval()
+    # The modules have no dropout or batch norm, so training mode computes exactly what eval mode
+    # does; exporting in training mode (without constant folding) keeps one named initialiser per
+    # parameter (no merging of equal-valued ones), which lets load_torch rebuild the modules.
+    was = module.training
+    module.train()
     tmp = path + ".tmp"
-    with torch.no_grad():
-        torch.onnx.export(module, args, tmp, opset_version=OPSET, input_names=input_names,
-                          output_names=output_names, dynamic_axes=dynamic_axes,
-                          do_constant_folding=True)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(module, args, tmp, opset_version=OPSET, input_names=input_names,
+                              output_names=output_names, dynamic_axes=dynamic_axes,
+                              training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
+    finally:
+        module.train(was)
     model = onnx.load(tmp)
     onnx.checker.check_model(model)
     got_in = [i.name for i in model.graph.input]
@@ -56,7 +63,8 @@ def _export(module, args, path, input_names, output_names, dynamic_axes):
 
 
 def export_bundle(out_dir, *, name, description, models, cfg, merges_path, num_merges, stats,
-                  ar_tables=None, diffusion=None, model_card=None, license_text=None, extra_files=()):
+                  ar_tables=None, diffusion=None, model_card=None, license_text=None, extra_files=(),
+                  training=None):
     """Export models (dict from models.build_models) to a bundle folder.
 
     stats: dict with image_embed_mean/std and text_embed_mean/std (lists of D floats).
@@ -187,6 +195,9 @@ def export_bundle(out_dir, *, name, description, models, cfg, merges_path, num_m
                       "context_length": L, "lowercase": True},
         "components": comps,
         "files": files,
+        # not read by the Go runtime: what rebuilds the torch modules from this bundle (load_torch)
+        "training": dict(training or {}, config=cfg,
+                         vocab_size=models["clip"].text.tok.num_embeddings),
     }
     if card_name:
         manifest["model_card"] = card_name
@@ -265,3 +276,42 @@ def ar_sequence(image_embeds, text_embeds, tables):
            torch.nn.functional.normalize(text_embeds.double(), dim=-1)).sum(-1)
     dq = quantise(dot, torch.tensor(t["dot_min"]), torch.tensor(t["dot_max"]), t["dot_levels"])
     return torch.cat([(t["levels"] + dq)[:, None], codes], dim=1)
+
+
+def _load_from_onnx(module, path):
+    """Copy the weights of an exported graph back into module. The graphs are exported without
+    constant folding, so every initialiser keeps its parameter's name."""
+    from onnx import numpy_helper
+    inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(path).graph.initializer}
+    state = module.state_dict()
+    for k, v in state.items():
+        if k not in inits or tuple(inits[k].shape) != tuple(v.shape):
+            raise RuntimeError(f"{path}: no initialiser {k} {tuple(v.shape)}")
+        state[k] = torch.from_numpy(inits[k].copy()).to(v.dtype)
+    module.load_state_dict(state)
+
+
+def load_torch(bundle_dir):
+    """Rebuild the torch modules of a bundle written by export_bundle from its ONNX graphs.
+    -> (cfg, modules) as models.build_models returns them."""
+    import models as M
+    with open(os.path.join(bundle_dir, "bundle.json")) as fh:
+        m = json.load(fh)
+    tr = m["training"]
+    cfg = tr["config"]
+    ms = M.build_models(cfg, tr["vocab_size"])
+    c = m["components"]
+    _load_from_onnx(ms["clip"].text, os.path.join(bundle_dir, c["clip_text"]["file"]))
+    _load_from_onnx(ms["clip"].image, os.path.join(bundle_dir, c["clip_image"]["file"]))
+    for k in ("prior", "ar_prior"):
+        if k in c:
+            _load_from_onnx(ms[k], os.path.join(bundle_dir, c[k]["file"]))
+        else:
+            ms[k] = None
+    _load_from_onnx(ms["decoder"], os.path.join(bundle_dir, c["decoder"]["file"]))
+    for u, e in zip(ms["upsamplers"], c.get("upsamplers", [])):
+        _load_from_onnx(u, os.path.join(bundle_dir, e["file"]))
+    for v in ms.values():
+        if v is not None:
+            v.eval()
+    return cfg, ms
