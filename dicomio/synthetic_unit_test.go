@@ -194,7 +194,7 @@ func TestSyntheticEncoding(t *testing.T) {
 	check("top", ds.Elements)
 	for tg, want := range map[tag.Tag]string{
 		tag.ImplementationClassUID:    ImplementationClassUID("1.2.3.4"),
-		tag.ImplementationVersionName: "AUGMENT_9.9",
+		tag.ImplementationVersionName: "AUGMENT9.9",
 		tag.TransferSyntaxUID:         ExplicitVRLittleEndian,
 		tag.PatientID:                 res.PatientID,
 		tag.PatientAge:                "006M",

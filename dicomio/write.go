@@ -18,7 +18,7 @@ import (
 const (
 	ExplicitVRLittleEndian = "1.2.840.10008.1.2.1"
 	// ImplementationVersionPrefix starts the Implementation Version Name (0002,0013).
-	ImplementationVersionPrefix = "AUGMENT_"
+	ImplementationVersionPrefix = "AUGMENT"
 )
 
 // writeElems collects the elements of one data set (or sequence item) and the first error met
