@@ -14,6 +14,15 @@ import (
 	"github.com/suyashkumar/dicom/pkg/tag"
 )
 
+// Writing Part 10 files. The byte encoding is left to github.com/suyashkumar/dicom (v1.1.0);
+// this file adds what its writer does not do, which is why these parts are hand-written: it does
+// not sort elements (every level is sorted here), it looks VRs up in a dictionary that lacks
+// recent attributes such as (0008,001C) and knows no private ones (every element is built with
+// an explicit VR and written with SkipVRVerification), it does not add an Implementation Class
+// UID, it keeps stale group lengths (none is ever built here), it converts native pixels one
+// value at a time (raw little-endian bytes are handed over instead), and it writes in place
+// (files go through a temporary name and a rename).
+
 // Transfer syntax and file meta constants of files the writer makes.
 const (
 	ExplicitVRLittleEndian = "1.2.840.10008.1.2.1"
