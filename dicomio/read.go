@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
+	"strings"
 
 	"github.com/suyashkumar/dicom"
 )
@@ -79,6 +81,8 @@ func readReasonOf(err error) string {
 		return "inconsistent image attributes"
 	case errors.Is(err, errReadPanic):
 		return "parser crashed"
+	case errors.Is(err, errReadInternal):
+		return "reader failure"
 	case errors.Is(err, errReadAttributes):
 		return "malformed attributes"
 	case errors.Is(err, errReadCodec):
@@ -91,7 +95,26 @@ var (
 	errReadPanic      = errors.New("DICOM parser crashed")
 	errReadAttributes = errors.New("malformed attributes")
 	errReadCodec      = errors.New("pixel decoding failed")
+	errReadInternal   = errors.New("reader failure")
 )
+
+// readPanicSite returns the function that panicked, from a goroutine stack trace: the first
+// frame after the panic call that is not in the runtime.
+func readPanicSite(stack []byte) string {
+	lines := strings.Split(string(stack), "\n")
+	for i, line := range lines {
+		if !strings.HasPrefix(line, "panic(") {
+			continue
+		}
+		for _, fn := range lines[i+1:] {
+			if strings.HasPrefix(fn, "\t") || strings.HasPrefix(fn, "runtime.") || strings.HasPrefix(fn, "log.") {
+				continue
+			}
+			return fn
+		}
+	}
+	return "unknown"
+}
 
 // readUnsupportedTS is the error for a transfer syntax that cannot be decoded.
 type readUnsupportedTS struct {
@@ -156,7 +179,12 @@ func ReadBytes(data []byte, path string, opt ReadOptions, pixels bool) (in Insta
 	defer func() {
 		if r := recover(); r != nil {
 			img = nil
-			err = readFail(path, fmt.Errorf("%w: %v", errReadPanic, r))
+			site := readPanicSite(debug.Stack())
+			if strings.Contains(site, "github.com/suyashkumar/dicom") {
+				err = readFail(path, fmt.Errorf("%w: %v", errReadPanic, r))
+			} else {
+				err = readFail(path, fmt.Errorf("%w: %v at %s", errReadInternal, r, site))
+			}
 		}
 	}()
 	if int64(len(data)) > opt.maxBytes() {
@@ -181,20 +209,27 @@ func ReadBytes(data []byte, path string, opt ReadOptions, pixels bool) (in Insta
 	return in, img, nil
 }
 
-// parseAttributes parses the attributes before Pixel Data with the DICOM library.
+// parseAttributes parses the attributes before Pixel Data with the DICOM library. The
+// library is given a file meta header built here that names the canonical syntax of the
+// data set's encoding: it then never infers a syntax by trial reads (which allocate from
+// unchecked lengths) and never reads the file's own meta information.
 func (l *readLayout) parseAttributes() (ds dicom.Dataset, err error) {
 	attrs := l.data[:l.attrEnd]
 	if l.charsetUN >= 0 {
 		attrs = readRewriteCharsetUN(attrs, l.charsetUN, l.bo)
 	}
-	if len(attrs) < 128 {
-		// The library infers a syntax from the first 100 bytes even when told to skip the
-		// file meta information; pad short data sets with a Data Set Trailing Padding element.
-		attrs = readPadAttributes(attrs, l.bo, l.implicit)
+	ts := TSExplicitLittle
+	switch {
+	case l.implicit:
+		ts = TSImplicitLittle
+	case l.bo == binary.BigEndian:
+		ts = TSExplicitBig
 	}
-	p, perr := dicom.NewParser(bytes.NewReader(attrs), int64(len(attrs)), nil,
-		dicom.SkipMetadataReadOnNewParserInit(), dicom.AllowUnknownSpecificCharacterSet())
-	if p == nil {
+	prefix := readMetaPrefix(ts)
+	in := io.MultiReader(bytes.NewReader(prefix), bytes.NewReader(attrs))
+	p, perr := dicom.NewParser(in, int64(len(prefix)+len(attrs)), nil,
+		dicom.AllowUnknownSpecificCharacterSet(), dicom.SkipPixelData())
+	if perr != nil || p == nil {
 		return ds, fmt.Errorf("%w: %v", errReadAttributes, perr)
 	}
 	p.SetTransferSyntax(l.bo, l.implicit)
@@ -206,7 +241,7 @@ func (l *readLayout) parseAttributes() (ds dicom.Dataset, err error) {
 			}
 			return ds, fmt.Errorf("%w: %v", errReadAttributes, err)
 		}
-		if el.Tag.Group == 0xFFFC {
+		if el.Tag.Group == 0x0002 {
 			continue
 		}
 		ds.Elements = append(ds.Elements, el)
@@ -214,24 +249,20 @@ func (l *readLayout) parseAttributes() (ds dicom.Dataset, err error) {
 	return ds, nil
 }
 
-// readPadAttributes appends a (FFFC,FFFC) Data Set Trailing Padding element so that the data
-// set is at least 128 bytes long.
-func readPadAttributes(attrs []byte, bo binary.ByteOrder, implicit bool) []byte {
-	out := make([]byte, len(attrs), 160)
-	copy(out, attrs)
-	hdr := make([]byte, 12)
-	bo.PutUint16(hdr[0:], 0xFFFC)
-	bo.PutUint16(hdr[2:], 0xFFFC)
-	n := 128
-	if implicit {
-		bo.PutUint32(hdr[4:], uint32(n))
-		hdr = hdr[:8]
-	} else {
-		copy(hdr[4:], "OB")
-		bo.PutUint32(hdr[8:], uint32(n))
+// readMetaPrefix returns a preamble, "DICM" and a minimal file meta information group that
+// names the transfer syntax ts.
+func readMetaPrefix(ts string) []byte {
+	uid := []byte(ts)
+	if len(uid)%2 == 1 {
+		uid = append(uid, 0)
 	}
-	out = append(out, hdr...)
-	return append(out, make([]byte, n)...)
+	out := make([]byte, 128, 128+4+12+8+len(uid))
+	out = append(out, "DICM"...)
+	out = append(out, 0x02, 0x00, 0x00, 0x00, 'U', 'L', 4, 0)
+	out = binary.LittleEndian.AppendUint32(out, uint32(8+len(uid)))
+	out = append(out, 0x02, 0x00, 0x10, 0x00, 'U', 'I')
+	out = binary.LittleEndian.AppendUint16(out, uint16(len(uid)))
+	return append(out, uid...)
 }
 
 // readRewriteCharsetUN re-encodes a Specific Character Set stored with VR UN (12-byte

@@ -1,6 +1,7 @@
 package dicomio
 
 import (
+	"encoding/binary"
 	"math"
 	"strconv"
 	"strings"
@@ -164,21 +165,50 @@ func (a readAttrs) floats(t tag.Tag) []float64 {
 	return out
 }
 
-// items returns the items of a sequence attribute.
+// items returns the items of a sequence attribute. A sequence the library read as bytes (a
+// tag missing from its dictionary in implicit VR, or VR UN) is parsed here as implicit VR
+// little endian, which is what such values hold.
 func (a readAttrs) items(t tag.Tag) []readAttrs {
 	e := a.find(t)
 	if e == nil || e.Value == nil {
 		return nil
 	}
-	seq, ok := e.Value.GetValue().([]*dicom.SequenceItemValue)
-	if !ok {
-		return nil
-	}
-	out := make([]readAttrs, 0, len(seq))
-	for _, it := range seq {
-		if els, ok := it.GetValue().([]*dicom.Element); ok {
-			out = append(out, readAttrs(els))
+	var out []readAttrs
+	switch v := e.Value.GetValue().(type) {
+	case []*dicom.SequenceItemValue:
+		for _, it := range v {
+			if els, ok := it.GetValue().([]*dicom.Element); ok {
+				out = append(out, readAttrs(els))
+			}
 		}
+	case []byte:
+		for _, raw := range readSplitItems(v) {
+			l := &readLayout{data: raw, bo: binary.LittleEndian, implicit: true, attrEnd: int64(len(raw)), charsetUN: -1}
+			if _, _, err := l.walk(0, int64(len(raw)), l.bo, true, false, 1); err != nil {
+				continue
+			}
+			if ds, err := l.parseAttributes(); err == nil {
+				out = append(out, readAttrs(ds.Elements))
+			}
+		}
+	}
+	return out
+}
+
+// readSplitItems splits the value of a sequence of defined-length items (implicit VR
+// little endian) into the items' contents.
+func readSplitItems(b []byte) [][]byte {
+	var out [][]byte
+	for off := 0; off+8 <= len(b); {
+		if binary.LittleEndian.Uint16(b[off:]) != 0xFFFE || binary.LittleEndian.Uint16(b[off+2:]) != 0xE000 {
+			break
+		}
+		n := int(binary.LittleEndian.Uint32(b[off+4:]))
+		if n < 0 || off+8+n > len(b) {
+			break
+		}
+		out = append(out, b[off+8:off+8+n])
+		off += 8 + n
 	}
 	return out
 }

@@ -62,10 +62,13 @@ type readLayout struct {
 	charsetUN int64
 }
 
-// readExplicitLong lists the VRs whose explicit encoding has a 4-byte length.
+// readExplicitLong lists the VRs whose explicit encoding has a 4-byte length, exactly as the
+// parsing library reads them (it treats NA as long and OV, SV, UV as short): the walk must
+// see the same element boundaries as the library, so that every length the library
+// allocates from has been checked here.
 func readExplicitLong(vr string) bool {
 	switch vr {
-	case "OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV":
+	case "NA", "OB", "OD", "OF", "OL", "OW", "SQ", "UC", "UN", "UR", "UT":
 		return true
 	}
 	return false
@@ -251,13 +254,17 @@ func readHeaderAt(b []byte, off int64, bo binary.ByteOrder, implicit bool) (grou
 		return group, elem, "", bo.Uint32(b[off+4:]), 8, nil
 	}
 	vr = string(b[off+4 : off+6])
-	if readExplicitLong(vr) || !readVRValid(b[off+4], b[off+5]) {
+	if readExplicitLong(vr) {
 		if off+12 > int64(len(b)) {
 			return 0, 0, "", 0, 0, ErrTruncated
 		}
 		return group, elem, vr, bo.Uint32(b[off+8:]), 12, nil
 	}
-	return group, elem, vr, uint32(bo.Uint16(b[off+6:])), 8, nil
+	vl = uint32(bo.Uint16(b[off+6:]))
+	if vl == 0xFFFF {
+		vl = readUndefinedLength // as the library reads it
+	}
+	return group, elem, vr, vl, 8, nil
 }
 
 // readIsSequence reports whether an implicit-VR element with this tag is a sequence.
@@ -312,12 +319,9 @@ func (l *readLayout) walk(off, end int64, bo binary.ByteOrder, implicit, inItem 
 			continue
 		}
 		if vl == readUndefinedLength {
-			seqImplicit := implicit || vr == "UN"
-			seqBO := bo
-			if vr == "UN" {
-				seqBO = binary.LittleEndian
-			}
-			next, err := l.walkItems(valStart, end, seqBO, seqImplicit, depth+1, true)
+			// A sequence (or UN of undefined length, whose items the library reads in the
+			// data set's encoding).
+			next, err := l.walkItems(valStart, end, bo, implicit, depth+1, true)
 			if err != nil {
 				return 0, -1, fmt.Errorf("sequence (%04X,%04X): %w", group, elem, err)
 			}

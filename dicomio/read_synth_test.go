@@ -17,6 +17,7 @@ type readSynth struct {
 	noPreamble                                    bool // no preamble and no meta information
 	sop, study, series                            string
 	photometric                                   string
+	modality, sopClass                            string
 	planar                                        int
 	seed                                          int
 	attrs                                         []readSynthElem // extra top-level elements
@@ -128,11 +129,17 @@ func readTestFile(t testing.TB, s readSynth) []byte {
 	if s.series == "" {
 		s.series = s.study + ".1"
 	}
+	if s.modality == "" {
+		s.modality = "OT"
+	}
+	if s.sopClass == "" {
+		s.sopClass = "1.2.840.10008.5.1.4.1.1.7"
+	}
 	bo, implicit := readTSEncoding(s.ts)
 	els := []readSynthElem{
-		rsStr(0x0008, 0x0016, "UI", "1.2.840.10008.5.1.4.1.1.7"),
+		rsStr(0x0008, 0x0016, "UI", s.sopClass),
 		rsStr(0x0008, 0x0018, "UI", s.sop),
-		rsStr(0x0008, 0x0060, "CS", "OT"),
+		rsStr(0x0008, 0x0060, "CS", s.modality),
 		rsStr(0x0020, 0x000D, "UI", s.study),
 		rsStr(0x0020, 0x000E, "UI", s.series),
 	}
@@ -195,7 +202,7 @@ func readTestFile(t testing.TB, s readSynth) []byte {
 	}
 	meta := rsEncode([]readSynthElem{
 		{group: 0x0002, elem: 0x0001, vr: "OB", value: []byte{0, 1}},
-		rsStr(0x0002, 0x0002, "UI", "1.2.840.10008.5.1.4.1.1.7"),
+		rsStr(0x0002, 0x0002, "UI", s.sopClass),
 		rsStr(0x0002, 0x0003, "UI", s.sop),
 		rsStr(0x0002, 0x0010, "UI", s.ts),
 	}, binary.LittleEndian, false)
