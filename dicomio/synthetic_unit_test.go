@@ -315,3 +315,35 @@ func TestSyntheticWatermarkHook(t *testing.T) {
 		t.Error("a failing watermark did not stop the write")
 	}
 }
+
+func TestSyntheticInterpolationReferencesEverySource(t *testing.T) {
+	a := &SourceInstance{SOPClassUID: SOPClassCR, SOPInstanceUID: "1.2.826.0.1.3680043.10.7.1", StudyInstanceUID: "1.2.826.0.1.3680043.10.91", Modality: "CR", Rows: 8, Columns: 8, Frames: 1, Samples: 1}
+	b := &SourceInstance{SOPClassUID: SOPClassCR, SOPInstanceUID: "1.2.826.0.1.3680043.10.7.2", StudyInstanceUID: "1.2.826.0.1.3680043.10.92", Modality: "CR", Rows: 8, Columns: 8, Frames: 1, Samples: 1}
+	img := SyntheticImage{Pixels: gradientFrame(8, 8, 1, 1), Record: GenerationRecord{Mode: ModeInterpolation, Theta: 0.5}, Sources: []*SourceInstance{a, b}}
+	res, data, err := EncodeSynthetic(img, SyntheticOptions{RunID: "interp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.SOPClassUID != SOPClassCR {
+		t.Errorf("IOD %s (%s)", res.IOD, res.IODReason)
+	}
+	for _, s := range []*SourceInstance{a, b} {
+		if n := bytes.Count(data, []byte(s.SOPInstanceUID)); n != 1 {
+			t.Errorf("source %s appears %d times", s.SOPInstanceUID, n)
+		}
+		if bytes.Contains(data, []byte(s.StudyInstanceUID)) {
+			t.Errorf("source study UID %s leaked", s.StudyInstanceUID)
+		}
+	}
+	ds, err := dicom.Parse(bytes.NewReader(data), int64(len(data)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := provenanceFromDataset(&ds)
+	if len(p.Sources) != 2 || p.Sources[0].SOPInstanceUID != a.SOPInstanceUID || p.Sources[1].SOPInstanceUID != b.SOPInstanceUID {
+		t.Errorf("sources %+v", p.Sources)
+	}
+	if p.Record == nil || p.Record.Sources != 2 || p.Record.Generation.Theta != 0.5 {
+		t.Errorf("record %+v", p.Record)
+	}
+}
