@@ -50,9 +50,10 @@ func Open(b *Bundle, o RuntimeOptions) (p *Pipeline, err error) {
 		return nil, fmt.Errorf("bundle %s: tokenizer %s: %w", m.Name, m.Tokenizer.Merges, err)
 	}
 	p = &Pipeline{Bundle: b, Tokenizer: tok}
+	loaded := p
 	defer func() {
 		if err != nil {
-			p.Close()
+			loaded.Close() // the sessions loaded before the failure
 		}
 	}()
 	c := &m.Components
@@ -99,6 +100,9 @@ func Open(b *Bundle, o RuntimeOptions) (p *Pipeline, err error) {
 
 // Close releases the ONNX Runtime sessions.
 func (p *Pipeline) Close() {
+	if p == nil {
+		return
+	}
 	for _, g := range append([]*graph{p.clipText, p.clipImage, p.prior, p.arPrior, p.decoder}, p.upsamplers...) {
 		g.close()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -124,4 +125,113 @@ func TestPipelineConcurrent(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+}
+
+func TestPipelineComponents(t *testing.T) {
+	p := openTiny(t)
+	ctx := context.Background()
+	m := p.Bundle.Manifest
+	D := m.CLIP.EmbedDim
+	text, err := p.EncodeText(ctx, []string{"left lower lobe opacity", "no finding"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Prior: every caption keeps its candidate with the largest cosine similarity to z_t.
+	pr, err := p.SamplePrior(ctx, text, NewSeededNoise(3), PriorOptions{Candidates: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pr.Candidates) != 6*D || len(pr.Embeds) != 2*D {
+		t.Fatalf("prior shapes: %d candidates, %d embeds", len(pr.Candidates), len(pr.Embeds))
+	}
+	for b := 0; b < 2; b++ {
+		best := 0
+		for j := 1; j < 3; j++ {
+			if pr.Scores[b*3+j] > pr.Scores[b*3+best] {
+				best = j
+			}
+		}
+		if pr.Chosen[b] != best || !equalF32(pr.Embeds[b*D:(b+1)*D], pr.Candidates[(b*3+best)*D:(b*3+best+1)*D]) {
+			t.Fatalf("caption %d: chose %d, best cosine is candidate %d", b, pr.Chosen[b], best)
+		}
+		if got := cosine(pr.Embeds[b*D:(b+1)*D], text.Embed[b*D:(b+1)*D]); math.Abs(got-pr.Scores[b*3+best]) > 1e-9 {
+			t.Fatalf("score %g is not the cosine similarity %g", pr.Scores[b*3+best], got)
+		}
+	}
+	// AR prior: dot tokens from the upper half of the histogram, codes in range.
+	ar, err := p.SampleARPrior(ctx, text, NewSeededNoise(4), AROptions{TopP: 0.9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	probs := DotTokenProbs(m.Components.ARPrior.AR.DotHistogram)
+	for _, d := range ar.DotTokens {
+		if probs[d] == 0 {
+			t.Fatalf("dot token %d is below the median bin", d)
+		}
+	}
+	for _, c := range ar.Codes {
+		if c < 0 || c >= m.Components.ARPrior.AR.Levels {
+			t.Fatalf("code %d out of range", c)
+		}
+	}
+	// Interpolation: the end frames decode z_a and z_b themselves.
+	img := func(seed uint64) Tensor {
+		v, _ := NewSeededNoise(seed).Normal([]int{1, 1, 16, 16})
+		for i := range v {
+			v[i] = math.Tanh(v[i])
+		}
+		return Tensor{Shape: []int{1, 1, 16, 16}, Data: toF32(v)}
+	}
+	a, b := img(10), img(11)
+	seq, err := p.Interpolate(ctx, a, b, 4, NewSeededNoise(5), SequenceOptions{NoUpsample: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	za, _ := p.EncodeImage(ctx, a)
+	zb, _ := p.EncodeImage(ctx, b)
+	if !closeF32(seq.ImageEmbeds[:D], za, 1e-6) || !closeF32(seq.ImageEmbeds[3*D:], zb, 1e-6) || !equalShape(seq.Base.Shape, []int{4, 1, 16, 16}) {
+		t.Fatalf("interpolation end frames are not z_a and z_b (shape %v)", seq.Base.Shape)
+	}
+	// Text diff at θ = 0 is the source embedding.
+	td, err := p.TextDiff(ctx, a, "bilateral opacities", "", []float64{0, 0.5}, NewSeededNoise(6), SequenceOptions{NoUpsample: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !closeF32(td.ImageEmbeds[:D], za, 1e-6) || closeF32(td.ImageEmbeds[D:], za, 1e-3) {
+		t.Fatal("text diff θ=0 must keep z_i and θ=0.5 must move it")
+	}
+	// Bad inputs are errors, not panics.
+	if _, err := p.Decode(ctx, make([]float32, D+1), nil, NewSeededNoise(1), DecodeOptions{}); err == nil {
+		t.Error("a ragged embedding batch must be an error")
+	}
+	if _, err := p.Upsample(ctx, 5, a, NewSeededNoise(1), DiffusionOptions{}); err == nil {
+		t.Error("a missing upsampler stage must be an error")
+	}
+	if _, err := p.Vary(ctx, Tensor{Shape: []int{2, 1, 16, 16}, Data: make([]float32, 512)}, 1, NewSeededNoise(1), VaryOptions{}); err == nil {
+		t.Error("Vary takes one image")
+	}
+	if _, err := p.EncodeImage(ctx, Tensor{Shape: []int{1, 3, 16, 16}, Data: make([]float32, 768)}); err == nil {
+		t.Error("a 3-channel image for a 1-channel bundle must be an error")
+	}
+	if _, err := p.Decode(ctx, za, nil, &ReplayNoise{}, DecodeOptions{}); err == nil || !strings.Contains(err.Error(), "replay noise") {
+		t.Errorf("an exhausted noise source must be reported: %v", err)
+	}
+	// CUDA on this CPU-only ONNX Runtime is a clear error.
+	if _, err := Open(p.Bundle, RuntimeOptions{CUDA: true}); err == nil || !strings.Contains(err.Error(), "CUDA") {
+		t.Errorf("CUDA on a CPU-only library: %v", err)
+	}
+}
+
+func equalF32(a, b []float32) bool { return closeF32(a, b, 0) }
+
+func closeF32(a, b []float32, tol float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Abs(float64(a[i]-b[i])) > tol {
+			return false
+		}
+	}
+	return true
 }

@@ -179,7 +179,7 @@ func newSessionOptions(o RuntimeOptions) (*ort.SessionOptions, error) {
 		defer cuda.Destroy()
 		if err := cuda.Update(map[string]string{"device_id": fmt.Sprint(o.CUDADevice)}); err != nil {
 			so.Destroy()
-			return nil, fmt.Errorf("CUDA provider options: %w", err)
+			return nil, fmt.Errorf("CUDA execution provider unavailable in this ONNX Runtime (a CPU-only build?): %w", err)
 		}
 		if err := so.AppendExecutionProviderCUDA(cuda); err != nil {
 			so.Destroy()
