@@ -89,6 +89,7 @@ func (a *app) commands() []func() *cobra.Command {
 		a.bundleCommand,
 		a.markCommand,
 		a.inspectCommand,
+		a.generateCommand,
 	}
 }
 

@@ -1,0 +1,281 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/medaugment/augment/dicomio"
+	"github.com/medaugment/augment/manifests"
+	"github.com/medaugment/augment/unclip"
+	"github.com/medaugment/augment/watermark"
+)
+
+func TestCaption(t *testing.T) {
+	male70 := dicomio.Demographics{Sex: "M", AgeYears: 74, AgeKnown: true}
+	tests := []struct {
+		name          string
+		view          string
+		demo          dicomio.Demographics
+		finding, note string
+		want          string
+	}{
+		{"full", "AP", male70, "SARS", "SARS in a 74-year-old man who developed symptoms 4 days after exposure. Anteroposterior radiograph obtained 1 day later shows diffuse persistent bilateral airspace disease. The patient died 13 days after exposure to SARS.",
+			"AP chest radiograph, male, 70-79 years, SARS. Anteroposterior radiograph obtained 1 day later shows diffuse persistent bilateral airspace disease."},
+		{"lateral female no age", "L", dicomio.Demographics{Sex: "F"}, "COVID-19", "", "lateral chest radiograph, female, COVID-19."},
+		{"unknown sex and view", "", dicomio.Demographics{}, "", "", "chest radiograph."},
+		{"no finding normalised", "PA", dicomio.Demographics{Sex: "O", AgeYears: 9, AgeKnown: true}, "No Finding", "", "PA chest radiograph, 0-9 years, no finding."},
+		{"supine", "AP Supine", dicomio.Demographics{}, "", "diffuse infiltrates in the bilateral lower lungs", "AP supine chest radiograph. diffuse infiltrates in the bilateral lower lungs"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Caption(tc.view, tc.demo, tc.finding, tc.note); got != tc.want {
+				t.Errorf("Caption = %q\nwant      %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSplitReport(t *testing.T) {
+	tests := []struct{ in, finding, notes string }{
+		{"", "", ""},
+		{"COVID-19", "COVID-19", ""},
+		{"SARS\nfirst line.\nsecond line.", "SARS", "first line. second line."},
+	}
+	for _, tc := range tests {
+		f, n := SplitReport(tc.in)
+		if f != tc.finding || n != tc.notes {
+			t.Errorf("SplitReport(%q) = %q, %q; want %q, %q", tc.in, f, n, tc.finding, tc.notes)
+		}
+	}
+}
+
+func TestPayloadIDStableAndDistinct(t *testing.T) {
+	seen := map[uint64]int{}
+	for i := 0; i < 1000; i++ {
+		id := PayloadID("run-a", i)
+		if id > watermark.MaxPayloadID {
+			t.Fatalf("payload id %x exceeds 48 bits", id)
+		}
+		if j, ok := seen[id]; ok {
+			t.Fatalf("items %d and %d share payload id %x", i, j, id)
+		}
+		seen[id] = i
+		if PayloadID("run-a", i) != id {
+			t.Fatal("payload id is not deterministic")
+		}
+	}
+	if PayloadID("run-a", 0) == PayloadID("run-b", 0) {
+		t.Error("different runs share a payload id")
+	}
+}
+
+// tinyPipeline opens the tiny random-weight bundle, skipping when ONNX Runtime is missing.
+func tinyPipeline(t *testing.T) *unclip.Pipeline {
+	t.Helper()
+	lib, err := unclip.FindORTLibrary("")
+	if err != nil {
+		t.Skipf("ONNX Runtime library not found (run make setup): %v", err)
+	}
+	b, err := unclip.LoadBundle(filepath.Join("..", "..", "..", "testdata", "bundles", "tiny"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := unclip.Open(b, unclip.RuntimeOptions{Library: lib, IntraOpThreads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+func testKey(t *testing.T) watermark.Key {
+	t.Helper()
+	k, err := watermark.NewKey([]byte("pipeline-test-key-0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// writeSource writes a small real-looking CR source image with the project's own writer.
+func writeSource(t *testing.T, dir string) string {
+	t.Helper()
+	const n = 96
+	px := make([]float32, n*n)
+	for y := 0; y < n; y++ {
+		for x := 0; x < n; x++ {
+			px[y*n+x] = float32((x+y)%n) / n
+		}
+	}
+	path := filepath.Join(dir, "source.dcm")
+	_, err := dicomio.WriteSynthetic(context.Background(), path, dicomio.SyntheticImage{
+		Pixels: &dicomio.Image{Rows: n, Columns: n, Frames: 1, Samples: 1, BitsAllocated: 32, BitsStored: 32, Photometric: "MONOCHROME2", F32: px},
+		Values: dicomio.ValuesUnit,
+		Record: dicomio.GenerationRecord{Mode: dicomio.ModeText, Prompt: "test source"},
+	}, dicomio.SyntheticOptions{RunID: "source", BitDepth: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestGenerateWritesMarkedInstancesAndManifest(t *testing.T) {
+	p := tinyPipeline(t)
+	dir := t.TempDir()
+	src := writeSource(t, dir)
+	notDICOM := filepath.Join(dir, "broken.dcm")
+	if err := os.WriteFile(notDICOM, []byte("not a dicom file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	key := testKey(t)
+	reqs := []Request{
+		{Mode: ModeText, Caption: "PA chest radiograph, female, 60-69 years, COVID-19.", Count: 2,
+			Demographics: dicomio.Demographics{Sex: "F", AgeYears: 64, AgeKnown: true}},
+		{Mode: ModeVariation, Sources: []string{notDICOM}, Count: 1},
+		{Mode: ModeVariation, Sources: []string{src}, Count: 2},
+		{Mode: ModeTextEdit, Sources: []string{src}, Caption: "bilateral opacities", Count: 2},
+		{Mode: ModeInterpolation, Sources: []string{src, src}, Count: 2},
+	}
+	run := func(out string) *Result {
+		res, err := Generate(context.Background(), Config{
+			Pipeline: p, BundleName: "tiny", BundleSHA256: "00", OutDir: out, RunID: "test-run", Seed: 7, Key: key,
+			DecoderSteps: 2, PriorSteps: 2, UpsamplerSteps: 2, SoftwareVersion: "test",
+		}, reqs)
+		if err != nil {
+			t.Fatalf("Generate: %v", err)
+		}
+		return res
+	}
+	out := filepath.Join(dir, "out")
+	res := run(out)
+	if res.Written != 8 || res.Failed != 1 {
+		t.Fatalf("written %d failed %d; want 8 and 1 (the broken source)", res.Written, res.Failed)
+	}
+	rows, err := manifests.ReadGenerations(res.ManifestPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 9 {
+		t.Fatalf("manifest has %d rows, want 9", len(rows))
+	}
+	for i, row := range rows {
+		if int(row.Item) != i {
+			t.Errorf("row %d has item %d", i, row.Item)
+		}
+		if row.Mode == string(ModeVariation) && row.Error != "" {
+			if !bytes.Contains([]byte(row.Error), []byte("broken.dcm")) {
+				t.Errorf("error %q does not name the bad file", row.Error)
+			}
+			continue
+		}
+		if row.Error != "" {
+			t.Errorf("row %d failed: %s", i, row.Error)
+			continue
+		}
+		in, img, err := dicomio.ReadImage(row.Path, dicomio.ReadOptions{})
+		if err != nil {
+			t.Fatalf("read back %s: %v", row.Path, err)
+		}
+		if in.SyntheticData != "YES" {
+			t.Errorf("%s: Synthetic Data = %q", row.Path, in.SyntheticData)
+		}
+		if in.SOPInstanceUID != row.SOPInstanceUID {
+			t.Errorf("%s: SOP Instance UID %s, manifest says %s", row.Path, in.SOPInstanceUID, row.SOPInstanceUID)
+		}
+		if img.Rows != int(row.Rows) || img.Columns != int(row.Columns) {
+			t.Errorf("%s: %dx%d, manifest says %dx%d", row.Path, img.Rows, img.Columns, row.Rows, row.Columns)
+		}
+		// The tiny bundle's random weights give noise images; watermark detection on real-looking
+		// content is TestWriteOneWatermarks. Here: the payload is the item's.
+		want := watermark.Payload{ID: PayloadID("test-run", i), Version: watermark.PayloadVersion}
+		if row.WatermarkPayload != want.String() || row.WatermarkKeyID != key.ID() {
+			t.Errorf("row %d: payload %q key %q; want %q %q", i, row.WatermarkPayload, row.WatermarkKeyID, want.String(), key.ID())
+		}
+		if len(row.ImageEmbedding) == 0 {
+			t.Errorf("row %d has no image embedding", i)
+		}
+	}
+	if rows[0].Sex != "F" || rows[0].AgeYears == nil || *rows[0].AgeYears != 64 {
+		t.Errorf("conditioned demographics not recorded: %+v", rows[0])
+	}
+	if len(rows[3].SourceSOPUIDs) != 1 {
+		t.Errorf("variation row lists %d sources, want 1", len(rows[3].SourceSOPUIDs))
+	}
+
+	// A rerun with the same run id and seed writes byte-identical instances.
+	res2 := run(filepath.Join(dir, "out2"))
+	for i := range res.Items {
+		if res.Items[i].Err != nil {
+			continue
+		}
+		a, _ := os.ReadFile(res.Items[i].Row.Path)
+		b, _ := os.ReadFile(res2.Items[i].Row.Path)
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("item %d differs between identical runs", i)
+		}
+	}
+}
+
+func TestGenerateRefusesUnwatermarkedRuns(t *testing.T) {
+	_, err := Generate(context.Background(), Config{Pipeline: &unclip.Pipeline{}, RunID: "x", OutDir: t.TempDir()}, nil)
+	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("watermark")) {
+		t.Fatalf("Generate without a key: err = %v, want a watermark key error", err)
+	}
+}
+
+func TestGenerateCancelled(t *testing.T) {
+	p := tinyPipeline(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Generate(ctx, Config{Pipeline: p, RunID: "c", OutDir: t.TempDir(), Key: testKey(t)},
+		[]Request{{Mode: ModeText, Caption: "chest radiograph."}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+func TestWriteOneWatermarks(t *testing.T) {
+	const n = 128
+	img := unclip.Tensor{Shape: []int{1, 1, n, n}, Data: make([]float32, n*n)}
+	for y := 0; y < n; y++ {
+		for x := 0; x < n; x++ {
+			// a smooth radiograph-like field: bright centre, darker edges, soft texture
+			dx, dy := float64(x-n/2)/n, float64(y-n/2)/n
+			img.Data[y*n+x] = float32(0.6-1.2*(dx*dx+dy*dy)+0.05*math.Sin(float64(x)/3)*math.Cos(float64(y)/5))*2 - 1
+		}
+	}
+	key := testKey(t)
+	dir := t.TempDir()
+	cfg := Config{RunID: "wm-run", Key: key, SoftwareVersion: "test"}
+	for _, depth := range []int{8, 12, 16} {
+		cfg.BitDepth = depth
+		res, err := writeOne(context.Background(), cfg, depth, img, dicomio.GenerationRecord{Mode: dicomio.ModeText, Prompt: "x"}, nil, Request{}, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, stored, err := dicomio.ReadImage(res.Path, dicomio.ReadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := grayFromStored(stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		det, err := watermark.Detect(g, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := watermark.Payload{ID: PayloadID("wm-run", depth), Version: watermark.PayloadVersion}
+		if !det.Present || det.Payload == nil || *det.Payload != want {
+			t.Errorf("%d-bit: detected %+v, want payload %v", depth, det, want)
+		}
+		if res.Provenance.Generation.WatermarkPayloadID != want.String() {
+			t.Errorf("%d-bit: provenance payload %q, want %q", depth, res.Provenance.Generation.WatermarkPayloadID, want.String())
+		}
+	}
+}

@@ -1,0 +1,96 @@
+package manifests
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// GenerationRow is one synthetic image of a generation run: where it was written, what made
+// it, what it was conditioned on, and the watermark payload that links its pixels back to
+// this row. A failed item has Error set and no output path.
+type GenerationRow struct {
+	RunID             string    `parquet:"run_id" json:"run_id"`
+	Item              int32     `parquet:"item" json:"item"`
+	Path              string    `parquet:"path" json:"path"`
+	SOPInstanceUID    string    `parquet:"sop_instance_uid" json:"sop_instance_uid"`
+	StudyInstanceUID  string    `parquet:"study_instance_uid" json:"study_instance_uid"`
+	SeriesInstanceUID string    `parquet:"series_instance_uid" json:"series_instance_uid"`
+	SOPClassUID       string    `parquet:"sop_class_uid" json:"sop_class_uid"`
+	PatientID         string    `parquet:"patient_id" json:"patient_id"`
+	Modality          string    `parquet:"modality" json:"modality"`
+	Mode              string    `parquet:"mode" json:"mode"`
+	Caption           string    `parquet:"caption" json:"caption"`
+	SourceSOPUIDs     []string  `parquet:"source_sop_instance_uids,list" json:"source_sop_instance_uids"`
+	Sex               string    `parquet:"sex" json:"sex"`
+	AgeYears          *float64  `parquet:"age_years,optional" json:"age_years"`
+	ViewPosition      string    `parquet:"view_position" json:"view_position"`
+	Finding           string    `parquet:"finding" json:"finding"`
+	Bundle            string    `parquet:"bundle" json:"bundle"`
+	BundleSHA256      string    `parquet:"bundle_sha256" json:"bundle_sha256"`
+	Seed              int64     `parquet:"seed" json:"seed"`
+	PriorKind         string    `parquet:"prior_kind" json:"prior_kind"`
+	DecoderSteps      int32     `parquet:"decoder_steps" json:"decoder_steps"`
+	DecoderGuidance   float64   `parquet:"decoder_guidance" json:"decoder_guidance"`
+	Theta             float64   `parquet:"theta" json:"theta"`
+	Eta               float64   `parquet:"eta" json:"eta"`
+	Rows              int32     `parquet:"rows" json:"rows"`
+	Columns           int32     `parquet:"columns" json:"columns"`
+	BitsStored        int32     `parquet:"bits_stored" json:"bits_stored"`
+	WatermarkPayload  string    `parquet:"watermark_payload_id" json:"watermark_payload_id"`
+	WatermarkKeyID    string    `parquet:"watermark_key_id" json:"watermark_key_id"`
+	ImageEmbedding    []float32 `parquet:"image_embedding,list" json:"-"`
+	Error             string    `parquet:"error" json:"error"`
+}
+
+// WriteGenerations writes rows to a Parquet file at path atomically: the rows go to a
+// temporary file in the same folder, which is renamed over path only when complete.
+func WriteGenerations(path string, rows []GenerationRow) error {
+	return writeParquetAtomic(path, rows)
+}
+
+// ReadGenerations reads a generation manifest.
+func ReadGenerations(path string) ([]GenerationRow, error) {
+	rows, err := parquet.ReadFile[GenerationRow](path)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", path, err)
+	}
+	return rows, nil
+}
+
+// writeParquetAtomic writes rows of T to path through a temporary file and a rename.
+func writeParquetAtomic[T any](path string, rows []T) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write manifest %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("write manifest %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	w := parquet.NewGenericWriter[T](tmp)
+	if _, err = w.Write(rows); err != nil {
+		return fmt.Errorf("write manifest %s: %w", path, err)
+	}
+	if err = w.Close(); err != nil {
+		return fmt.Errorf("write manifest %s: %w", path, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("write manifest %s: %w", path, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("write manifest %s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write manifest %s: %w", path, err)
+	}
+	return nil
+}
