@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -234,4 +235,39 @@ func closeF32(a, b []float32, tol float64) bool {
 		}
 	}
 	return true
+}
+
+// TestDefaultBundle loads the trained bundle when it is present and makes one image with few steps.
+func TestDefaultBundle(t *testing.T) {
+	dir := "bundles/cxr-tiny"
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("trained bundle %s not present: %v", dir, err)
+	}
+	if _, err := FindORTLibrary(""); err != nil {
+		t.Skipf("ONNX Runtime not available (%v): run `make setup`", err)
+	}
+	b, err := LoadBundle(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Open(b, RuntimeOptions{IntraOpThreads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	few := DiffusionOptions{Steps: 3}
+	g, err := p.Generate(context.Background(), []string{"PA chest radiograph"}, NewSeededNoise(1), GenerateOptions{
+		Prior: PriorOptions{DiffusionOptions: few}, Decoder: few, Upsamplers: []DiffusionOptions{few, few, few}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := b.Manifest
+	size := m.Image.Size
+	if n := len(m.Components.Upsamplers); n > 0 {
+		size = m.Components.Upsamplers[n-1].OutSize
+	}
+	if !equalShape(g.Images.Shape, []int{1, m.Image.Channels, size, size}) {
+		t.Fatalf("image shape %v, want %d px", g.Images.Shape, size)
+	}
+	finite(t, "image", g.Images.Data)
 }
