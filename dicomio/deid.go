@@ -117,14 +117,14 @@ const (
 )
 
 // dateShiftDays is the number of days DatesShift moves dates back for run under key.
-func dateShiftDays(key, run string) int {
+func synthDateShiftDays(key, run string) int {
 	m := hmac.New(sha256.New, []byte(key))
 	m.Write([]byte("augment-date-shift-v1:" + run))
 	return 1 + int(binary.BigEndian.Uint64(m.Sum(nil)[:8])%3650)
 }
 
 // shiftDate moves a DA value (YYYYMMDD) back by days; an empty or malformed date gives "".
-func shiftDate(da string, days int) string {
+func synthShiftDate(da string, days int) string {
 	t, err := time.Parse("20060102", strings.TrimSpace(da))
 	if err != nil {
 		return ""
@@ -164,7 +164,7 @@ func deidMethod(policy DatePolicy) string {
 }
 
 // formatAge writes an age in years as a DICOM Age String (nnnD, nnnW, nnnM or nnnY).
-func formatAge(years float64) (string, error) {
+func synthFormatAge(years float64) (string, error) {
 	if years < 0 || years >= 1000 {
 		return "", fmt.Errorf("age %.3g years out of range", years)
 	}

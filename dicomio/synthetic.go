@@ -188,7 +188,7 @@ func WriteSynthetic(ctx context.Context, path string, img SyntheticImage, opts S
 	if err != nil {
 		return nil, fmt.Errorf("write synthetic %s: %w", path, err)
 	}
-	if err := writeFileAtomic(path, data); err != nil {
+	if err := wrWriteFileAtomic(path, data); err != nil {
 		return nil, err
 	}
 	res.Path = path
@@ -201,7 +201,7 @@ func EncodeSynthetic(img SyntheticImage, opts SyntheticOptions) (*SyntheticResul
 	if err != nil {
 		return nil, nil, err
 	}
-	n, err := validateFrame(img.Pixels)
+	n, err := synthValidateFrame(img.Pixels)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pixels: %w", err)
 	}
@@ -232,7 +232,7 @@ func EncodeSynthetic(img SyntheticImage, opts SyntheticOptions) (*SyntheticResul
 		return nil, nil, fmt.Errorf("pixels: %w", err)
 	}
 	// The Modality LUT is written as Decimal Strings (16 characters): keep exactly that mapping.
-	q.rescale = Rescale{Slope: dsRound(q.rescale.Slope), Intercept: dsRound(q.rescale.Intercept)}
+	q.rescale = Rescale{Slope: wrDSRound(q.rescale.Slope), Intercept: wrDSRound(q.rescale.Intercept)}
 	stored := q.img
 	stored.Photometric = photometric
 	if frames > 1 && photometric == "MONOCHROME1" {
@@ -257,7 +257,7 @@ func EncodeSynthetic(img SyntheticImage, opts SyntheticOptions) (*SyntheticResul
 		}
 		rec.WatermarkPayloadID, rec.WatermarkKeyID = payload, key
 	}
-	pixelBytes, err := storedBytes(stored)
+	pixelBytes, err := synthStoredBytes(stored)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pixels: %w", err)
 	}
@@ -301,7 +301,7 @@ func EncodeSynthetic(img SyntheticImage, opts SyntheticOptions) (*SyntheticResul
 			third = "AXIAL"
 		}
 		if len(src.ImageType) >= 3 && src.ImageType[2] != "" {
-			third = cleanText(src.ImageType[2], 16, false)
+			third = synthCleanText(src.ImageType[2], 16, false)
 		}
 		imageType = append(imageType, third)
 	}
@@ -317,10 +317,10 @@ func EncodeSynthetic(img SyntheticImage, opts SyntheticOptions) (*SyntheticResul
 	default:
 		return nil, nil, fmt.Errorf("demographics: sex %q is not M, F or O", img.Demographics.Sex)
 	}
-	d.str(tag.PatientSex, "CS", nonEmpty(sex)...)
+	d.str(tag.PatientSex, "CS", synthNonEmpty(sex)...)
 	age := ""
 	if img.Demographics.AgeKnown {
-		if age, err = formatAge(img.Demographics.AgeYears); err != nil {
+		if age, err = synthFormatAge(img.Demographics.AgeYears); err != nil {
 			return nil, nil, fmt.Errorf("demographics: %w", err)
 		}
 		d.str(tag.PatientAge, "AS", age)
@@ -329,22 +329,22 @@ func EncodeSynthetic(img SyntheticImage, opts SyntheticOptions) (*SyntheticResul
 	d.str(tag.DeidentificationMethod, "LO", deidMethod(o.DatePolicy))
 	var deidItems []*writeElems
 	for _, c := range deidCodes(o.DatePolicy, img.Demographics) {
-		deidItems = append(deidItems, codeItem(c))
+		deidItems = append(deidItems, wrCodeItem(c))
 	}
 	d.seq(tag.DeidentificationMethodCodeSequence, deidItems...)
 
 	// General Study.
 	studyDate, contentDate := "", ""
 	if o.DatePolicy == DatesShift && src != nil {
-		days := dateShiftDays(o.DateShiftKey, o.RunID)
-		studyDate = shiftDate(src.StudyDate, days)
-		contentDate = shiftDate(src.ContentDate, days)
+		days := synthDateShiftDays(o.DateShiftKey, o.RunID)
+		studyDate = synthShiftDate(src.StudyDate, days)
+		contentDate = synthShiftDate(src.ContentDate, days)
 		if contentDate == "" {
 			contentDate = studyDate
 		}
 	}
 	d.str(tag.StudyInstanceUID, "UI", res.StudyInstanceUID)
-	d.str(tag.StudyDate, "DA", nonEmpty(studyDate)...)
+	d.str(tag.StudyDate, "DA", synthNonEmpty(studyDate)...)
 	d.str(tag.StudyTime, "TM")
 	d.str(tag.ReferringPhysicianName, "PN")
 	d.str(tag.StudyID, "SH")
@@ -353,7 +353,7 @@ func EncodeSynthetic(img SyntheticImage, opts SyntheticOptions) (*SyntheticResul
 	// General Series.
 	modality := "OT"
 	if src != nil && src.Modality != "" {
-		modality = cleanText(src.Modality, 16, false)
+		modality = synthCleanText(src.Modality, 16, false)
 	}
 	d.str(tag.Modality, "CS", modality)
 	d.str(tag.SeriesInstanceUID, "UI", res.SeriesInstanceUID)
@@ -373,26 +373,26 @@ func EncodeSynthetic(img SyntheticImage, opts SyntheticOptions) (*SyntheticResul
 		model = "augment mark"
 	}
 	d.str(tag.Manufacturer, "LO", "augment")
-	d.str(tag.ManufacturerModelName, "LO", cleanText(model, 64, false))
-	d.str(tag.SoftwareVersions, "LO", cleanText(software, 64, false))
+	d.str(tag.ManufacturerModelName, "LO", synthCleanText(model, 64, false))
+	d.str(tag.SoftwareVersions, "LO", synthCleanText(software, 64, false))
 
 	// General Image.
 	d.str(tag.InstanceNumber, "IS", strconv.Itoa(o.InstanceNumber))
-	d.str(tag.ContentDate, "DA", nonEmpty(contentDate)...)
+	d.str(tag.ContentDate, "DA", synthNonEmpty(contentDate)...)
 	d.str(tag.ContentTime, "TM")
 	if !d.has(tag.PatientOrientation) && (iod.kind == iodCR || iod.kind == iodSC || iod.isMultiFrameSC()) {
 		if src == nil || src.Allowed[tag.PatientOrientation] == nil {
 			d.str(tag.PatientOrientation, "CS")
 		}
 	}
-	d.str(tag.DerivationDescription, "ST", cleanText(derivationText(rec, len(img.Sources)), 1024, true))
-	d.seq(tag.DerivationCodeSequence, codeItem(derivationCode(rec.Mode)))
+	d.str(tag.DerivationDescription, "ST", synthCleanText(derivationText(rec, len(img.Sources)), 1024, true))
+	d.seq(tag.DerivationCodeSequence, wrCodeItem(derivationCode(rec.Mode)))
 	var srcItems []*writeElems
 	for _, s := range img.Sources {
 		it := &writeElems{}
 		it.str(tag.ReferencedSOPClassUID, "UI", s.SOPClassUID)
 		it.str(tag.ReferencedSOPInstanceUID, "UI", s.SOPInstanceUID)
-		it.seq(tag.PurposeOfReferenceCodeSequence, codeItem(CodeSourceImage))
+		it.seq(tag.PurposeOfReferenceCodeSequence, wrCodeItem(CodeSourceImage))
 		srcItems = append(srcItems, it)
 	}
 	if len(srcItems) > 0 {
@@ -420,7 +420,7 @@ func EncodeSynthetic(img SyntheticImage, opts SyntheticOptions) (*SyntheticResul
 	synth := &writeElems{}
 	if remark {
 		// The image was synthesised by another program: name it when known.
-		tool := cleanText(rec.Tool, 64, false)
+		tool := synthCleanText(rec.Tool, 64, false)
 		if tool == "" {
 			tool = "unknown"
 		}
@@ -428,24 +428,24 @@ func EncodeSynthetic(img SyntheticImage, opts SyntheticOptions) (*SyntheticResul
 		synth.str(tag.ManufacturerModelName, "LO", tool)
 	} else {
 		synth.str(tag.Manufacturer, "LO", "augment")
-		synth.str(tag.ManufacturerModelName, "LO", cleanText(model, 64, false))
-		synth.str(tag.SoftwareVersions, "LO", cleanText(software, 64, false))
+		synth.str(tag.ManufacturerModelName, "LO", synthCleanText(model, 64, false))
+		synth.str(tag.SoftwareVersions, "LO", synthCleanText(software, 64, false))
 	}
 	if !o.Created.IsZero() {
 		synth.str(tag.ContributionDateTime, "DT", o.Created.UTC().Format("20060102150405")+"+0000")
 	}
-	synth.str(tag.ContributionDescription, "ST", cleanText(contributionText(rec), 1024, true))
-	synth.seq(tag.PurposeOfReferenceCodeSequence, codeItem(CodeSynthesizingEquipment))
+	synth.str(tag.ContributionDescription, "ST", synthCleanText(contributionText(rec), 1024, true))
+	synth.seq(tag.PurposeOfReferenceCodeSequence, wrCodeItem(CodeSynthesizingEquipment))
 	contrib := []*writeElems{synth}
 	if src != nil {
 		deid := &writeElems{}
 		deid.str(tag.Manufacturer, "LO", "augment")
-		deid.str(tag.SoftwareVersions, "LO", cleanText(software, 64, false))
+		deid.str(tag.SoftwareVersions, "LO", synthCleanText(software, 64, false))
 		if !o.Created.IsZero() {
 			deid.str(tag.ContributionDateTime, "DT", o.Created.UTC().Format("20060102150405")+"+0000")
 		}
 		deid.str(tag.ContributionDescription, "ST", "New patient, study, series and instance UIDs; attributes copied from the source by an explicit allow-list")
-		deid.seq(tag.PurposeOfReferenceCodeSequence, codeItem(CodeDeidentifyingEquip))
+		deid.seq(tag.PurposeOfReferenceCodeSequence, wrCodeItem(CodeDeidentifyingEquip))
 		contrib = append(contrib, deid)
 	}
 	d.seq(tag.ContributingEquipmentSequence, contrib...)
@@ -507,11 +507,11 @@ func EncodeSynthetic(img SyntheticImage, opts SyntheticOptions) (*SyntheticResul
 		if iod.kind == iodCT {
 			rescaleType = "HU"
 		}
-		d.str(tag.RescaleIntercept, "DS", formatDS(writeRescale.Intercept))
-		d.str(tag.RescaleSlope, "DS", formatDS(writeRescale.Slope))
+		d.str(tag.RescaleIntercept, "DS", wrFormatDS(writeRescale.Intercept))
+		d.str(tag.RescaleSlope, "DS", wrFormatDS(writeRescale.Slope))
 		d.str(tag.RescaleType, "LO", rescaleType)
-		d.str(tag.WindowCenter, "DS", formatDS(win.Center))
-		d.str(tag.WindowWidth, "DS", formatDS(math.Max(win.Width, 1)))
+		d.str(tag.WindowCenter, "DS", wrFormatDS(win.Center))
+		d.str(tag.WindowWidth, "DS", wrFormatDS(math.Max(win.Width, 1)))
 		if iod.isMultiFrameSC() {
 			d.str(tag.PresentationLUTShape, "CS", "IDENTITY")
 		}
@@ -547,7 +547,7 @@ func EncodeSynthetic(img SyntheticImage, opts SyntheticOptions) (*SyntheticResul
 	m.str(tag.MediaStorageSOPInstanceUID, "UI", res.SOPInstanceUID)
 	m.str(tag.TransferSyntaxUID, "UI", ExplicitVRLittleEndian)
 	m.str(tag.ImplementationClassUID, "UI", ImplementationClassUID(o.UIDRoot))
-	m.str(tag.ImplementationVersionName, "SH", cleanText(ImplementationVersionPrefix+o.SoftwareVersion, 16, false))
+	m.str(tag.ImplementationVersionName, "SH", synthCleanText(ImplementationVersionPrefix+o.SoftwareVersion, 16, false))
 	if m.err != nil {
 		return nil, nil, m.err
 	}
@@ -582,7 +582,7 @@ func normalizeOptions(o SyntheticOptions) (SyntheticOptions, error) {
 	if o.PatientIDPrefix == "" {
 		o.PatientIDPrefix = "SYN-"
 	}
-	if p := cleanText(o.PatientIDPrefix, 0, false); p != o.PatientIDPrefix || len(p) > 40 {
+	if p := synthCleanText(o.PatientIDPrefix, 0, false); p != o.PatientIDPrefix || len(p) > 40 {
 		return o, fmt.Errorf("patient ID prefix %q: use at most 40 printable ASCII characters", o.PatientIDPrefix)
 	}
 	switch o.BitDepth {
@@ -626,15 +626,15 @@ func pixelDataRaw(b []byte) dicom.PixelDataInfo {
 }
 
 // dsRound returns f as it reads back from its Decimal String.
-func dsRound(f float64) float64 {
-	v, err := strconv.ParseFloat(formatDS(f), 64)
+func wrDSRound(f float64) float64 {
+	v, err := strconv.ParseFloat(wrFormatDS(f), 64)
 	if err != nil {
 		return f
 	}
 	return v
 }
 
-func nonEmpty(s string) []string {
+func synthNonEmpty(s string) []string {
 	if s == "" {
 		return nil
 	}

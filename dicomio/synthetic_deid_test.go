@@ -17,7 +17,7 @@ import (
 // private block, and returns its path and the planted strings.
 func leakySource(t *testing.T, dir string) (string, []string) {
 	t.Helper()
-	src := filepath.Join(sharedData, "dicom/pydicom-testfiles/test_files/CT_small.dcm")
+	src := filepath.Join(synthSharedData, "dicom/pydicom-testfiles/test_files/CT_small.dcm")
 	ds, err := dicom.ParseFile(src, nil, dicom.SkipProcessingPixelDataValue())
 	if err != nil {
 		t.Fatalf("parse %s: %v", src, err)
@@ -95,10 +95,10 @@ func leakySource(t *testing.T, dir string) (string, []string) {
 // bytes of an output (generated or re-marked), and that the source's SOP Instance UID appears
 // exactly once, inside Source Image Sequence.
 func TestSyntheticNoSourceIdentifiers(t *testing.T) {
-	needShared(t)
+	needSynthShared(t)
 	dir := t.TempDir()
 	leaky, planted := leakySource(t, dir)
-	cxr := filepath.Join(sharedData, "cxr/train/CXR-P0003/ACCD2E2586B60/CR01.dcm")
+	cxr := filepath.Join(synthSharedData, "cxr/train/CXR-P0003/ACCD2E2586B60/CR01.dcm")
 	cxrIDs := []string{"CXR-P0003", "ACCD2E2586B60", "Mount Sinai", "586B60",
 		"2.25.56808928703075268114018417275482602195", "2.25.268108812692780427552480473339079930075"}
 

@@ -78,7 +78,7 @@ func InspectProvenance(path string) (*Provenance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", path, err)
 	}
-	ds, err := parseGuarded(f, st.Size(), dicom.SkipPixelData())
+	ds, err := wrParse(f, st.Size(), dicom.SkipPixelData())
 	if err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", path, err)
 	}
@@ -89,51 +89,51 @@ func InspectProvenance(path string) (*Provenance, error) {
 
 func provenanceFromDataset(ds *dicom.Dataset) *Provenance {
 	p := &Provenance{
-		SOPClassUID:            dsFirst(ds, tag.SOPClassUID),
-		SOPInstanceUID:         dsFirst(ds, tag.SOPInstanceUID),
-		SyntheticData:          strings.ToUpper(dsFirst(ds, tagSyntheticData)),
-		ImageType:              dsValues(ds, tag.ImageType),
-		DerivationDescription:  dsFirst(ds, tag.DerivationDescription),
-		PatientID:              dsFirst(ds, tag.PatientID),
-		PatientIdentityRemoved: dsFirst(ds, tag.PatientIdentityRemoved),
-		DeidentificationMethod: strings.Join(dsValues(ds, tag.DeidentificationMethod), `\`),
-		BurnedInAnnotation:     dsFirst(ds, tag.BurnedInAnnotation),
+		SOPClassUID:            wrFirst(ds, tag.SOPClassUID),
+		SOPInstanceUID:         wrFirst(ds, tag.SOPInstanceUID),
+		SyntheticData:          strings.ToUpper(wrFirst(ds, tagSyntheticData)),
+		ImageType:              wrValues(ds, tag.ImageType),
+		DerivationDescription:  wrFirst(ds, tag.DerivationDescription),
+		PatientID:              wrFirst(ds, tag.PatientID),
+		PatientIdentityRemoved: wrFirst(ds, tag.PatientIdentityRemoved),
+		DeidentificationMethod: strings.Join(wrValues(ds, tag.DeidentificationMethod), `\`),
+		BurnedInAnnotation:     wrFirst(ds, tag.BurnedInAnnotation),
 	}
 	p.Marked = p.SyntheticData == "YES"
-	for _, it := range dsItems(ds, tag.DerivationCodeSequence) {
-		p.DerivationCodes = append(p.DerivationCodes, itemCode(it))
+	for _, it := range wrItems(ds, tag.DerivationCodeSequence) {
+		p.DerivationCodes = append(p.DerivationCodes, wrItemCode(it))
 	}
-	for _, it := range dsItems(ds, tag.DeidentificationMethodCodeSequence) {
-		p.DeidentificationCodes = append(p.DeidentificationCodes, itemCode(it))
+	for _, it := range wrItems(ds, tag.DeidentificationMethodCodeSequence) {
+		p.DeidentificationCodes = append(p.DeidentificationCodes, wrItemCode(it))
 	}
-	for _, it := range dsItems(ds, tag.ContributingEquipmentSequence) {
+	for _, it := range wrItems(ds, tag.ContributingEquipmentSequence) {
 		e := ContributingEquipment{
-			Manufacturer:     dsFirst(it, tag.Manufacturer),
-			ModelName:        dsFirst(it, tag.ManufacturerModelName),
-			SoftwareVersions: strings.Join(dsValues(it, tag.SoftwareVersions), `\`),
-			DateTime:         dsFirst(it, tag.ContributionDateTime),
-			Description:      dsFirst(it, tag.ContributionDescription),
+			Manufacturer:     wrFirst(it, tag.Manufacturer),
+			ModelName:        wrFirst(it, tag.ManufacturerModelName),
+			SoftwareVersions: strings.Join(wrValues(it, tag.SoftwareVersions), `\`),
+			DateTime:         wrFirst(it, tag.ContributionDateTime),
+			Description:      wrFirst(it, tag.ContributionDescription),
 		}
-		if codes := dsItems(it, tag.PurposeOfReferenceCodeSequence); len(codes) > 0 {
-			e.Purpose = itemCode(codes[0])
+		if codes := wrItems(it, tag.PurposeOfReferenceCodeSequence); len(codes) > 0 {
+			e.Purpose = wrItemCode(codes[0])
 		}
 		p.Equipment = append(p.Equipment, e)
 	}
-	for _, it := range dsItems(ds, tag.SourceImageSequence) {
-		r := SourceReference{SOPClassUID: dsFirst(it, tag.ReferencedSOPClassUID), SOPInstanceUID: dsFirst(it, tag.ReferencedSOPInstanceUID)}
-		if codes := dsItems(it, tag.PurposeOfReferenceCodeSequence); len(codes) > 0 {
-			r.Purpose = itemCode(codes[0])
+	for _, it := range wrItems(ds, tag.SourceImageSequence) {
+		r := SourceReference{SOPClassUID: wrFirst(it, tag.ReferencedSOPClassUID), SOPInstanceUID: wrFirst(it, tag.ReferencedSOPInstanceUID)}
+		if codes := wrItems(it, tag.PurposeOfReferenceCodeSequence); len(codes) > 0 {
+			r.Purpose = wrItemCode(codes[0])
 		}
 		p.Sources = append(p.Sources, r)
 	}
 	// The private block: find the creator, then its record element.
 	for blk := uint16(0x10); blk <= 0xFF; blk++ {
-		creator := strings.TrimSpace(dsFirst(ds, tag.Tag{Group: PrivateGroup, Element: blk}))
+		creator := strings.TrimSpace(wrFirst(ds, tag.Tag{Group: PrivateGroup, Element: blk}))
 		if creator != PrivateCreator {
 			continue
 		}
 		p.ByAugment = true
-		raw := dsRawText(ds, tag.Tag{Group: PrivateGroup, Element: blk<<8 | 0x02})
+		raw := wrRawText(ds, tag.Tag{Group: PrivateGroup, Element: blk<<8 | 0x02})
 		var rec ProvenanceRecord
 		switch err := json.Unmarshal([]byte(raw), &rec); {
 		case raw == "":
@@ -149,7 +149,7 @@ func provenanceFromDataset(ds *dicom.Dataset) *Provenance {
 }
 
 // dsItems returns the items of sequence t as data sets.
-func dsItems(ds *dicom.Dataset, t tag.Tag) []*dicom.Dataset {
+func wrItems(ds *dicom.Dataset, t tag.Tag) []*dicom.Dataset {
 	e, err := ds.FindElementByTag(t)
 	if err != nil || e.Value == nil || e.Value.ValueType() != dicom.Sequences {
 		return nil
@@ -169,7 +169,7 @@ func dsItems(ds *dicom.Dataset, t tag.Tag) []*dicom.Dataset {
 
 // dsRawText returns a text value as stored: the library splits every string value at
 // backslashes, which UT and LT do not use as a delimiter, so the parts are joined back untrimmed.
-func dsRawText(ds *dicom.Dataset, t tag.Tag) string {
+func wrRawText(ds *dicom.Dataset, t tag.Tag) string {
 	e, err := ds.FindElementByTag(t)
 	if err != nil || e.Value == nil || e.Value.ValueType() != dicom.Strings {
 		return ""
@@ -177,6 +177,6 @@ func dsRawText(ds *dicom.Dataset, t tag.Tag) string {
 	return strings.TrimSpace(strings.Join(dicom.MustGetStrings(e.Value), `\`))
 }
 
-func itemCode(ds *dicom.Dataset) Code {
-	return Code{Value: dsFirst(ds, tag.CodeValue), Scheme: dsFirst(ds, tag.CodingSchemeDesignator), Meaning: dsFirst(ds, tag.CodeMeaning)}
+func wrItemCode(ds *dicom.Dataset) Code {
+	return Code{Value: wrFirst(ds, tag.CodeValue), Scheme: wrFirst(ds, tag.CodingSchemeDesignator), Meaning: wrFirst(ds, tag.CodeMeaning)}
 }

@@ -129,10 +129,10 @@ func chooseIOD(choice IODChoice, src *SourceInstance, stored *Image, q *quantize
 		}
 		return &iodSpec{iodMR, SOPClassMR, "MR Image", "single-frame MR source with the same matrix"}
 	}
-	return sc(fmt.Sprintf("%s source (SOP Class %s) has no IOD the writer fills", orDash(src.Modality), src.SOPClassUID))
+	return sc(fmt.Sprintf("%s source (SOP Class %s) has no IOD the writer fills", synthOrDash(src.Modality), src.SOPClassUID))
 }
 
-func orDash(s string) string {
+func synthOrDash(s string) string {
 	if s == "" {
 		return "-"
 	}
@@ -157,7 +157,7 @@ func addIODModules(d *writeElems, iod *iodSpec, src *SourceInstance, stored *Ima
 	case iodDX:
 		d.str(tag.PresentationIntentType, "CS", "FOR PRESENTATION")
 		if src.AnatomicRegion != nil {
-			d.seq(tag.AnatomicRegionSequence, codeItem(*src.AnatomicRegion))
+			d.seq(tag.AnatomicRegionSequence, wrCodeItem(*src.AnatomicRegion))
 		} else {
 			d.seq(tag.AnatomicRegionSequence)
 		}

@@ -95,7 +95,7 @@ func MarkFile(ctx context.Context, path string, item int, opts MarkOptions) (*Sy
 		return nil, fmt.Errorf("mark %s: %w", path, err)
 	}
 	out := filepath.Join(opts.OutDir, res.SOPInstanceUID+".dcm")
-	if err := writeFileAtomic(out, data); err != nil {
+	if err := wrWriteFileAtomic(out, data); err != nil {
 		return nil, fmt.Errorf("mark %s: %w", path, err)
 	}
 	res.Path = out

@@ -13,19 +13,19 @@ import (
 )
 
 func TestMarkFilesKeepsPixels(t *testing.T) {
-	needShared(t)
+	needSynthShared(t)
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "not-dicom.dcm")
 	if err := os.WriteFile(bad, []byte("not a DICOM file"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	inputs := []string{
-		filepath.Join(sharedData, "cxr/train/CXR-P0003/ACCD2E2586B60/CR01.dcm"), // JPEG baseline CR
+		filepath.Join(synthSharedData, "cxr/train/CXR-P0003/ACCD2E2586B60/CR01.dcm"), // JPEG baseline CR
 		bad, // reported, the rest go on
-		filepath.Join(sharedData, "dicom/pydicom-testfiles/test_files/CT_small.dcm"), // signed 16-bit CT
-		filepath.Join(sharedData, "dicom/pydicom-testfiles/test_files/MR_small.dcm"),
-		filepath.Join(sharedData, "dicom/pydicom-data/data/emri_small.dcm"), // multi-frame
-		filepath.Join(sharedData, "dicom/pydicom-data/data/SC_rgb.dcm"),     // RGB
+		filepath.Join(synthSharedData, "dicom/pydicom-testfiles/test_files/CT_small.dcm"), // signed 16-bit CT
+		filepath.Join(synthSharedData, "dicom/pydicom-testfiles/test_files/MR_small.dcm"),
+		filepath.Join(synthSharedData, "dicom/pydicom-data/data/emri_small.dcm"), // multi-frame
+		filepath.Join(synthSharedData, "dicom/pydicom-data/data/SC_rgb.dcm"),     // RGB
 	}
 	wantIOD := []string{SOPClassCR, "", SOPClassCT, SOPClassMR, SOPClassMultiFrameWordSC, SOPClassSecondaryCapture}
 	out := filepath.Join(dir, "out")
@@ -65,8 +65,8 @@ func TestMarkFilesKeepsPixels(t *testing.T) {
 		}
 		n := srcImg.Rows * srcImg.Columns * max(srcImg.Frames, 1) * max(srcImg.Samples, 1)
 		for k := 0; k < n; k++ {
-			a := frameValue(srcImg, k)*srcIn.RescaleSlope + srcIn.RescaleIntercept
-			b := frameValue(outImg, k)*outIn.RescaleSlope + outIn.RescaleIntercept
+			a := synthFrameValue(srcImg, k)*srcIn.RescaleSlope + srcIn.RescaleIntercept
+			b := synthFrameValue(outImg, k)*outIn.RescaleSlope + outIn.RescaleIntercept
 			if math.Abs(a-b) > 1e-6 {
 				t.Errorf("%s: modality value %d changed: %g → %g", inputs[i], k, a, b)
 				break
@@ -87,7 +87,7 @@ func TestMarkFilesKeepsPixels(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := dsFirst(&ds, tag.LossyImageCompression); got != "01" {
+			if got := wrFirst(&ds, tag.LossyImageCompression); got != "01" {
 				t.Errorf("Lossy Image Compression %q, want 01 (the source was JPEG baseline)", got)
 			}
 		}

@@ -39,7 +39,7 @@ type quantized struct {
 }
 
 // validateFrame checks the shape of a generated frame against its value slice.
-func validateFrame(img *Image) (n int, err error) {
+func synthValidateFrame(img *Image) (n int, err error) {
 	if img == nil {
 		return 0, fmt.Errorf("no pixels")
 	}
@@ -68,10 +68,10 @@ func validateFrame(img *Image) (n int, err error) {
 }
 
 // isFloatFrame reports whether img holds float values.
-func isFloatFrame(img *Image) bool { return len(img.F32) > 0 || len(img.F64) > 0 }
+func synthIsFloat(img *Image) bool { return len(img.F32) > 0 || len(img.F64) > 0 }
 
 // frameValue returns value i of img as float64, whichever slice holds it.
-func frameValue(img *Image, i int) float64 {
+func synthFrameValue(img *Image, i int) float64 {
 	switch {
 	case img.U8 != nil:
 		return float64(img.U8[i])
@@ -105,13 +105,13 @@ func quantizeFrame(img *Image, n, bits int, values PixelValues, unitRange *[2]fl
 	stored := make([]uint16, n)
 	q := &quantized{rescale: Rescale{Slope: 1}}
 	switch {
-	case isFloatFrame(img) && values != ValuesModality:
+	case synthIsFloat(img) && values != ValuesModality:
 		if values != "" && values != ValuesUnit {
 			return nil, fmt.Errorf("float pixels must be %q or %q values, not %q", ValuesUnit, ValuesModality, values)
 		}
 		q.values = ValuesUnit
 		for i := range n {
-			v := frameValue(img, i)
+			v := synthFrameValue(img, i)
 			if math.IsNaN(v) {
 				v = 0
 			}
@@ -124,11 +124,11 @@ func quantizeFrame(img *Image, n, bits int, values PixelValues, unitRange *[2]fl
 			}
 			q.rescale = Rescale{Slope: (hi - lo) / maxStored, Intercept: lo}
 		}
-	case isFloatFrame(img):
+	case synthIsFloat(img):
 		q.values = ValuesModality
 		lo, hi, integral := math.Inf(1), math.Inf(-1), true
 		for i := range n {
-			v := frameValue(img, i)
+			v := synthFrameValue(img, i)
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				return nil, fmt.Errorf("pixel %d is %g: modality values must be finite", i, v)
 			}
@@ -145,7 +145,7 @@ func quantizeFrame(img *Image, n, bits int, values PixelValues, unitRange *[2]fl
 			}
 			q.rescale = Rescale{Slope: 1, Intercept: off}
 			for i := range n {
-				stored[i] = uint16(frameValue(img, i) - off)
+				stored[i] = uint16(synthFrameValue(img, i) - off)
 			}
 		default:
 			slope := (hi - lo) / maxStored
@@ -154,7 +154,7 @@ func quantizeFrame(img *Image, n, bits int, values PixelValues, unitRange *[2]fl
 			}
 			q.rescale = Rescale{Slope: slope, Intercept: lo}
 			for i := range n {
-				stored[i] = uint16(math.Min(maxStored, math.Round((frameValue(img, i)-lo)/slope)))
+				stored[i] = uint16(math.Min(maxStored, math.Round((synthFrameValue(img, i)-lo)/slope)))
 			}
 		}
 	default:
@@ -167,7 +167,7 @@ func quantizeFrame(img *Image, n, bits int, values PixelValues, unitRange *[2]fl
 		}
 		lo, hi := math.Inf(1), math.Inf(-1)
 		for i := range n {
-			v := frameValue(img, i)
+			v := synthFrameValue(img, i)
 			lo, hi = math.Min(lo, v), math.Max(hi, v)
 		}
 		off := 0.0
@@ -179,7 +179,7 @@ func quantizeFrame(img *Image, n, bits int, values PixelValues, unitRange *[2]fl
 			q.rescale.Intercept += q.rescale.Slope * off
 		}
 		for i := range n {
-			stored[i] = uint16(frameValue(img, i) - off)
+			stored[i] = uint16(synthFrameValue(img, i) - off)
 		}
 	}
 	out := &Image{
@@ -202,7 +202,7 @@ func quantizeFrame(img *Image, n, bits int, values PixelValues, unitRange *[2]fl
 
 // storedBytes returns the native little-endian Pixel Data bytes of a stored image (padded to an
 // even length) and checks that every value fits in BitsStored.
-func storedBytes(img *Image) ([]byte, error) {
+func synthStoredBytes(img *Image) ([]byte, error) {
 	limit := uint32(1)<<img.BitsStored - 1
 	switch img.BitsAllocated {
 	case 8:

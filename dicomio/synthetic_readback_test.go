@@ -14,7 +14,7 @@ import (
 )
 
 // storedLE returns the stored values of img as little-endian bytes in C order.
-func storedLE(img *Image) []byte {
+func synthStoredLE(img *Image) []byte {
 	if img.U8 != nil {
 		return slices.Clone(img.U8)
 	}
@@ -26,7 +26,7 @@ func storedLE(img *Image) []byte {
 }
 
 func TestSyntheticReadBack(t *testing.T) {
-	needShared(t)
+	needSynthShared(t)
 	dir := t.TempDir()
 	results := writeFixtures(t, dir, "run-readback")
 	for name, res := range results {
@@ -55,9 +55,9 @@ func TestSyntheticReadBack(t *testing.T) {
 			if got != nil {
 				gotBytes = got
 			} else {
-				gotBytes = storedLE(&Image{U16: img.U16})
+				gotBytes = synthStoredLE(&Image{U16: img.U16})
 			}
-			if !bytes.Equal(gotBytes, storedLE(res.Stored)) {
+			if !bytes.Equal(gotBytes, synthStoredLE(res.Stored)) {
 				t.Errorf("pixels read back differ from the stored values written")
 			}
 			if res.IOD != "Multi-frame Grayscale Byte Secondary Capture Image" && res.Stored.Samples == 1 &&
@@ -120,7 +120,7 @@ func TestSyntheticReadBack(t *testing.T) {
 // TestSyntheticInteroperability checks that dcmdump and pydicom read every output and that
 // pydicom decodes exactly the stored values written.
 func TestSyntheticInteroperability(t *testing.T) {
-	needShared(t)
+	needSynthShared(t)
 	dir := t.TempDir()
 	results := writeFixtures(t, dir, "run-interop")
 	if dcmdump, err := exec.LookPath("dcmdump"); err != nil {
@@ -165,7 +165,7 @@ for p in open(sys.argv[1]).read().split():
 		}
 	}
 	for name, res := range results {
-		if want := res.SOPInstanceUID + " " + sha(storedLE(res.Stored)); got[res.Path] != want {
+		if want := res.SOPInstanceUID + " " + synthSHA(synthStoredLE(res.Stored)); got[res.Path] != want {
 			t.Errorf("%s: pydicom read %q, want %q", name, got[res.Path], want)
 		}
 	}

@@ -71,7 +71,7 @@ func ReadSourceInstance(path string) (*SourceInstance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read source %s: %w", path, err)
 	}
-	ds, err := parseGuarded(f, st.Size(), dicom.SkipPixelData())
+	ds, err := wrParse(f, st.Size(), dicom.SkipPixelData())
 	if err != nil {
 		return nil, fmt.Errorf("read source %s: %w", path, err)
 	}
@@ -84,7 +84,7 @@ func ReadSourceInstance(path string) (*SourceInstance, error) {
 }
 
 // parseGuarded parses a DICOM stream with the library, turning a panic into an error.
-func parseGuarded(f *os.File, size int64, opts ...dicom.ParseOption) (ds dicom.Dataset, err error) {
+func wrParse(f *os.File, size int64, opts ...dicom.ParseOption) (ds dicom.Dataset, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("DICOM parser panicked: %v", r)
@@ -99,24 +99,24 @@ func parseGuarded(f *os.File, size int64, opts ...dicom.ParseOption) (ds dicom.D
 // which Source Image Sequence needs.
 func SourceFromDataset(ds *dicom.Dataset) (*SourceInstance, error) {
 	s := &SourceInstance{
-		SOPClassUID:        dsFirst(ds, tag.SOPClassUID),
-		SOPInstanceUID:     dsFirst(ds, tag.SOPInstanceUID),
-		StudyInstanceUID:   dsFirst(ds, tag.StudyInstanceUID),
-		SeriesInstanceUID:  dsFirst(ds, tag.SeriesInstanceUID),
-		Modality:           strings.ToUpper(dsFirst(ds, tag.Modality)),
-		ImageType:          dsValues(ds, tag.ImageType),
-		Rows:               dsInt(ds, tag.Rows),
-		Columns:            dsInt(ds, tag.Columns),
-		Frames:             max(1, dsInt(ds, tag.NumberOfFrames)),
-		Samples:            max(1, dsInt(ds, tag.SamplesPerPixel)),
-		BitsStored:         dsInt(ds, tag.BitsStored),
-		Photometric:        strings.ToUpper(dsFirst(ds, tag.PhotometricInterpretation)),
-		InstanceNumber:     dsInt(ds, tag.InstanceNumber),
-		StudyDate:          dsFirst(ds, tag.StudyDate),
-		ContentDate:        dsFirst(ds, tag.ContentDate),
-		LossyCompression:   dsFirst(ds, tag.LossyImageCompression),
-		BurnedInAnnotation: strings.ToUpper(dsFirst(ds, tag.BurnedInAnnotation)),
-		PresentationIntent: strings.ToUpper(dsFirst(ds, tag.PresentationIntentType)),
+		SOPClassUID:        wrFirst(ds, tag.SOPClassUID),
+		SOPInstanceUID:     wrFirst(ds, tag.SOPInstanceUID),
+		StudyInstanceUID:   wrFirst(ds, tag.StudyInstanceUID),
+		SeriesInstanceUID:  wrFirst(ds, tag.SeriesInstanceUID),
+		Modality:           strings.ToUpper(wrFirst(ds, tag.Modality)),
+		ImageType:          wrValues(ds, tag.ImageType),
+		Rows:               wrInt(ds, tag.Rows),
+		Columns:            wrInt(ds, tag.Columns),
+		Frames:             max(1, wrInt(ds, tag.NumberOfFrames)),
+		Samples:            max(1, wrInt(ds, tag.SamplesPerPixel)),
+		BitsStored:         wrInt(ds, tag.BitsStored),
+		Photometric:        strings.ToUpper(wrFirst(ds, tag.PhotometricInterpretation)),
+		InstanceNumber:     wrInt(ds, tag.InstanceNumber),
+		StudyDate:          wrFirst(ds, tag.StudyDate),
+		ContentDate:        wrFirst(ds, tag.ContentDate),
+		LossyCompression:   wrFirst(ds, tag.LossyImageCompression),
+		BurnedInAnnotation: strings.ToUpper(wrFirst(ds, tag.BurnedInAnnotation)),
+		PresentationIntent: strings.ToUpper(wrFirst(ds, tag.PresentationIntentType)),
 		Allowed:            map[tag.Tag][]string{},
 	}
 	if s.SOPClassUID == "" || s.SOPInstanceUID == "" {
@@ -127,24 +127,24 @@ func SourceFromDataset(ds *dicom.Dataset) (*SourceInstance, error) {
 			return nil, fmt.Errorf("source UID: %w", err)
 		}
 	}
-	if sign := dsInt(ds, tag.PixelIntensityRelationshipSign); sign == 1 || sign == -1 || sign == 0xFFFF {
+	if sign := wrInt(ds, tag.PixelIntensityRelationshipSign); sign == 1 || sign == -1 || sign == 0xFFFF {
 		s.PixelIntensitySign = max(-1, min(1, int(int16(uint16(sign)))))
 	}
-	if items := dsItems(ds, tag.AnatomicRegionSequence); len(items) > 0 {
-		c := itemCode(items[0])
-		c = Code{Value: cleanText(c.Value, 16, false), Scheme: cleanText(c.Scheme, 16, false), Meaning: cleanText(c.Meaning, 64, false)}
+	if items := wrItems(ds, tag.AnatomicRegionSequence); len(items) > 0 {
+		c := wrItemCode(items[0])
+		c = Code{Value: synthCleanText(c.Value, 16, false), Scheme: synthCleanText(c.Scheme, 16, false), Meaning: synthCleanText(c.Meaning, 64, false)}
 		if c.Value != "" && c.Scheme != "" {
 			s.AnatomicRegion = &c
 		}
 	}
-	s.LossyCompressionRatio = dsValues(ds, tag.LossyImageCompressionRatio)
-	s.LossyCompressionMethod = dsValues(ds, tag.LossyImageCompressionMethod)
-	if v, ok := dsFloat(ds, tag.RescaleSlope); ok {
+	s.LossyCompressionRatio = wrValues(ds, tag.LossyImageCompressionRatio)
+	s.LossyCompressionMethod = wrValues(ds, tag.LossyImageCompressionMethod)
+	if v, ok := wrFloat(ds, tag.RescaleSlope); ok {
 		s.RescaleSlope, s.HasRescale = v, true
-		s.RescaleIntercept, _ = dsFloat(ds, tag.RescaleIntercept)
+		s.RescaleIntercept, _ = wrFloat(ds, tag.RescaleIntercept)
 	}
-	if c, ok := dsFloat(ds, tag.WindowCenter); ok {
-		if w, ok := dsFloat(ds, tag.WindowWidth); ok && w > 0 {
+	if c, ok := wrFloat(ds, tag.WindowCenter); ok {
+		if w, ok := wrFloat(ds, tag.WindowWidth); ok && w > 0 {
 			s.WindowCenter, s.WindowWidth, s.HasWindow = c, w, true
 		}
 	}
@@ -156,7 +156,7 @@ func SourceFromDataset(ds *dicom.Dataset) (*SourceInstance, error) {
 		vals := dicom.MustGetStrings(e.Value)
 		clean := make([]string, 0, len(vals))
 		for _, v := range vals {
-			clean = append(clean, cleanText(v, 64, false))
+			clean = append(clean, synthCleanText(v, 64, false))
 		}
 		if len(clean) > 0 && strings.Join(clean, "") != "" {
 			s.Allowed[a.Tag] = clean
@@ -166,7 +166,7 @@ func SourceFromDataset(ds *dicom.Dataset) (*SourceInstance, error) {
 }
 
 // dsValues returns the string values of t (numbers formatted), or nil.
-func dsValues(ds *dicom.Dataset, t tag.Tag) []string {
+func wrValues(ds *dicom.Dataset, t tag.Tag) []string {
 	e, err := ds.FindElementByTag(t)
 	if err != nil || e.Value == nil {
 		return nil
@@ -187,29 +187,29 @@ func dsValues(ds *dicom.Dataset, t tag.Tag) []string {
 	case dicom.Floats:
 		out := []string{}
 		for _, v := range dicom.MustGetFloats(e.Value) {
-			out = append(out, formatDS(v))
+			out = append(out, wrFormatDS(v))
 		}
 		return out
 	}
 	return nil
 }
 
-func dsFirst(ds *dicom.Dataset, t tag.Tag) string {
-	if v := dsValues(ds, t); len(v) > 0 {
+func wrFirst(ds *dicom.Dataset, t tag.Tag) string {
+	if v := wrValues(ds, t); len(v) > 0 {
 		return v[0]
 	}
 	return ""
 }
 
-func dsInt(ds *dicom.Dataset, t tag.Tag) int {
-	n, err := strconv.Atoi(dsFirst(ds, t))
+func wrInt(ds *dicom.Dataset, t tag.Tag) int {
+	n, err := strconv.Atoi(wrFirst(ds, t))
 	if err != nil {
 		return 0
 	}
 	return n
 }
 
-func dsFloat(ds *dicom.Dataset, t tag.Tag) (float64, bool) {
-	f, err := strconv.ParseFloat(dsFirst(ds, t), 64)
+func wrFloat(ds *dicom.Dataset, t tag.Tag) (float64, bool) {
+	f, err := strconv.ParseFloat(wrFirst(ds, t), 64)
 	return f, err == nil
 }

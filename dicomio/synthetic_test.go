@@ -15,7 +15,7 @@ import (
 )
 
 // sharedData is the real test data, relative to this package.
-const sharedData = "../../shared/data"
+const synthSharedData = "../../shared/data"
 
 // synthFixture names a source file in ../shared/data and the frame a generator would make from it.
 type synthFixture struct {
@@ -79,10 +79,10 @@ func testRecord() GenerationRecord {
 }
 
 // needShared skips the test when ../shared/data is absent.
-func needShared(t *testing.T) {
+func needSynthShared(t *testing.T) {
 	t.Helper()
-	if _, err := os.Stat(sharedData); err != nil {
-		t.Skipf("real test data %s is absent (a fresh clone has no ../shared): %v", sharedData, err)
+	if _, err := os.Stat(synthSharedData); err != nil {
+		t.Skipf("real test data %s is absent (a fresh clone has no ../shared): %v", synthSharedData, err)
 	}
 }
 
@@ -94,7 +94,7 @@ func writeFixtures(t *testing.T, dir string, run string) map[string]*SyntheticRe
 		img := SyntheticImage{Pixels: fx.frame(), Values: fx.values, UnitRange: fx.unit, Record: testRecord(),
 			Demographics: Demographics{Sex: "F", AgeYears: 54.5, AgeKnown: true}}
 		if fx.source != "" {
-			src, err := ReadSourceInstance(filepath.Join(sharedData, fx.source))
+			src, err := ReadSourceInstance(filepath.Join(synthSharedData, fx.source))
 			if err != nil {
 				t.Fatalf("%s: %v", fx.name, err)
 			}
@@ -116,7 +116,7 @@ func writeFixtures(t *testing.T, dir string, run string) map[string]*SyntheticRe
 }
 
 func TestSyntheticDciodvfy(t *testing.T) {
-	needShared(t)
+	needSynthShared(t)
 	dciodvfy, err := exec.LookPath("dciodvfy")
 	if err != nil {
 		t.Skip("dciodvfy (Debian package dicom3tools, installed by make setup) is not installed")
@@ -153,7 +153,7 @@ func dciodvfyLacksSyntheticData(out, line string) bool {
 		strings.Contains(out, "(0x0008,0x001c)  ?  - Warning - Unrecognized tag")
 }
 
-func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+func synthSHA(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 
 var _ = bytes.Equal
 
@@ -171,7 +171,7 @@ func dxSource(t *testing.T, dir string, rows, cols int) string {
 	d.str(tag.Modality, "CS", "DX")
 	d.str(tag.PresentationIntentType, "CS", "FOR PRESENTATION")
 	d.str(tag.BodyPartExamined, "CS", "CHEST")
-	d.seq(tag.AnatomicRegionSequence, codeItem(Code{"51185008", "SCT", "Chest"}))
+	d.seq(tag.AnatomicRegionSequence, wrCodeItem(Code{"51185008", "SCT", "Chest"}))
 	d.str(tag.ViewPosition, "CS", "PA")
 	d.str(tag.ImageLaterality, "CS", "U")
 	d.str(tag.PatientOrientation, "CS", "L", "F")

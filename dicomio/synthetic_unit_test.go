@@ -94,7 +94,7 @@ func TestQuantizeFrame(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			n, err := validateFrame(c.img)
+			n, err := synthValidateFrame(c.img)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -176,17 +176,17 @@ func TestSyntheticEncoding(t *testing.T) {
 	check = func(level string, elems []*dicom.Element) {
 		for i, e := range elems {
 			if e.Tag.Element == 0 && e.Tag != tag.FileMetaInformationGroupLength {
-				t.Errorf("%s: group length %s written", level, tagString(e.Tag))
+				t.Errorf("%s: group length %s written", level, wrTagString(e.Tag))
 			}
 			if i > 0 {
 				p := elems[i-1].Tag
 				if p.Group > e.Tag.Group || (p.Group == e.Tag.Group && p.Element >= e.Tag.Element) {
-					t.Errorf("%s: %s after %s", level, tagString(e.Tag), tagString(p))
+					t.Errorf("%s: %s after %s", level, wrTagString(e.Tag), wrTagString(p))
 				}
 			}
 			if e.Value != nil && e.Value.ValueType() == dicom.Sequences {
 				for _, it := range e.Value.GetValue().([]*dicom.SequenceItemValue) {
-					check(level+">"+tagString(e.Tag), it.GetValue().([]*dicom.Element))
+					check(level+">"+wrTagString(e.Tag), it.GetValue().([]*dicom.Element))
 				}
 			}
 		}
@@ -202,8 +202,8 @@ func TestSyntheticEncoding(t *testing.T) {
 		tagSyntheticData:              "YES",
 		tag.ConversionType:            "SYN",
 	} {
-		if got := dsFirst(&ds, tg); got != want {
-			t.Errorf("%s = %q, want %q", tagString(tg), got, want)
+		if got := wrFirst(&ds, tg); got != want {
+			t.Errorf("%s = %q, want %q", wrTagString(tg), got, want)
 		}
 	}
 	if !strings.HasPrefix(res.PatientID, "TRAIN-") || !strings.HasPrefix(res.SOPInstanceUID, "1.2.3.4.") || !strings.HasPrefix(ImplementationClassUID("1.2.3.4"), "1.2.3.4.") {
@@ -219,7 +219,7 @@ func TestSyntheticEncoding(t *testing.T) {
 }
 
 func TestSyntheticDeterministic(t *testing.T) {
-	needShared(t)
+	needSynthShared(t)
 	a, b, c := t.TempDir(), t.TempDir(), t.TempDir()
 	ra := writeFixtures(t, a, "run-same")
 	rb := writeFixtures(t, b, "run-same")
@@ -256,14 +256,14 @@ func TestSyntheticDatePolicy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return dsFirst(&ds, tag.StudyDate) + "/" + dsFirst(&ds, tag.ContentDate)
+		return wrFirst(&ds, tag.StudyDate) + "/" + wrFirst(&ds, tag.ContentDate)
 	}
 	if got := studyDate(SyntheticOptions{RunID: "r"}); got != "/" {
 		t.Errorf("remove policy wrote dates %q", got)
 	}
 	a := studyDate(SyntheticOptions{RunID: "r", DatePolicy: DatesShift, DateShiftKey: "k1"})
-	days := dateShiftDays("k1", "r")
-	want := shiftDate("20200301", days)
+	days := synthDateShiftDays("k1", "r")
+	want := synthShiftDate("20200301", days)
 	if a != want+"/"+want || want == "20200301" || days < 1 || days > 3650 {
 		t.Errorf("shift policy wrote %q, want %s (shift %d days)", a, want, days)
 	}

@@ -42,7 +42,7 @@ func (b *writeElems) add(t tag.Tag, vr string, data any) {
 	v, err := dicom.NewValue(data)
 	if err != nil {
 		if b.err == nil {
-			b.err = fmt.Errorf("build %s: %w", tagString(t), err)
+			b.err = fmt.Errorf("build %s: %w", wrTagString(t), err)
 		}
 		return
 	}
@@ -73,7 +73,7 @@ func (b *writeElems) seq(t tag.Tag, items ...*writeElems) {
 		if it.err != nil && b.err == nil {
 			b.err = it.err
 		}
-		data = append(data, sortedElements(it.list))
+		data = append(data, wrSortedElements(it.list))
 	}
 	b.add(t, "SQ", data)
 }
@@ -84,7 +84,7 @@ func (b *writeElems) has(t tag.Tag) bool {
 }
 
 // code returns a Code Sequence macro item.
-func codeItem(c Code) *writeElems {
+func wrCodeItem(c Code) *writeElems {
 	it := &writeElems{}
 	it.str(tag.CodeValue, "SH", c.Value)
 	it.str(tag.CodingSchemeDesignator, "SH", c.Scheme)
@@ -92,7 +92,7 @@ func codeItem(c Code) *writeElems {
 	return it
 }
 
-func sortedElements(list []*dicom.Element) []*dicom.Element {
+func wrSortedElements(list []*dicom.Element) []*dicom.Element {
 	out := slices.Clone(list)
 	slices.SortStableFunc(out, func(a, b *dicom.Element) int {
 		if c := cmp.Compare(a.Tag.Group, b.Tag.Group); c != 0 {
@@ -103,22 +103,22 @@ func sortedElements(list []*dicom.Element) []*dicom.Element {
 	return out
 }
 
-func tagString(t tag.Tag) string { return fmt.Sprintf("(%04X,%04X)", t.Group, t.Element) }
+func wrTagString(t tag.Tag) string { return fmt.Sprintf("(%04X,%04X)", t.Group, t.Element) }
 
 // encodePart10 encodes a DICOM Part 10 file: the file meta group (with its group length and
 // nothing else of group 0002 beyond meta) followed by the data set in explicit VR little endian,
 // every level in ascending tag order, without any other group length element.
 func encodePart10(meta, data []*dicom.Element) (out []byte, err error) {
 	var all []*dicom.Element
-	for _, e := range sortedElements(meta) {
+	for _, e := range wrSortedElements(meta) {
 		if e.Tag.Group != 0x0002 || e.Tag.Element == 0x0000 {
-			return nil, fmt.Errorf("encode: %s is not a file meta element", tagString(e.Tag))
+			return nil, fmt.Errorf("encode: %s is not a file meta element", wrTagString(e.Tag))
 		}
 		all = append(all, e)
 	}
-	for _, e := range sortedElements(data) {
+	for _, e := range wrSortedElements(data) {
 		if e.Tag.Group == 0x0002 || e.Tag.Element == 0x0000 {
-			return nil, fmt.Errorf("encode: %s does not belong in the data set", tagString(e.Tag))
+			return nil, fmt.Errorf("encode: %s does not belong in the data set", wrTagString(e.Tag))
 		}
 		all = append(all, e)
 	}
@@ -136,7 +136,7 @@ func encodePart10(meta, data []*dicom.Element) (out []byte, err error) {
 
 // writeFileAtomic writes data to path through a temporary file in the same folder that is
 // synced and then renamed, so a reader never sees a half-written file.
-func writeFileAtomic(path string, data []byte) error {
+func wrWriteFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -170,7 +170,7 @@ func writeFileAtomic(path string, data []byte) error {
 }
 
 // formatDS formats f as a Decimal String value of at most 16 characters.
-func formatDS(f float64) string {
+func wrFormatDS(f float64) string {
 	s := strconv.FormatFloat(f, 'g', -1, 64)
 	for p := 15; len(s) > 16 && p > 0; p-- {
 		s = strconv.FormatFloat(f, 'g', p, 64)
@@ -181,7 +181,7 @@ func formatDS(f float64) string {
 // cleanText makes s safe for the default character repertoire of a text VR: printable ASCII
 // only (other runes become '?'), no backslash (the value delimiter) unless allowBackslash, and at
 // most max characters (0: no limit).
-func cleanText(s string, max int, allowBackslash bool) string {
+func synthCleanText(s string, max int, allowBackslash bool) string {
 	var sb strings.Builder
 	for _, r := range s {
 		switch {
