@@ -14,13 +14,13 @@ import (
 	"github.com/suyashkumar/dicom/pkg/tag"
 )
 
-// sharedData is the real test data, relative to this package.
+// synthSharedData is the real test data, relative to this package.
 const synthSharedData = "../../shared/data"
 
 // synthFixture names a source file in ../shared/data and the frame a generator would make from it.
 type synthFixture struct {
 	name     string
-	source   string // relative to sharedData; "" for text-only generation
+	source   string // relative to synthSharedData; "" for text-only generation
 	frame    func() *Image
 	values   PixelValues
 	unit     *[2]float64
