@@ -30,7 +30,7 @@ $(STAMP):
 
 # Debian packages: codecs for cgo, validators (dciodvfy, dcmdump) and pydicom for interoperability checks.
 setup-apt: $(STAMP)/apt
-$(STAMP)/apt: | $(STAMP)
+$(STAMP)/apt: Makefile | $(STAMP)
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
@@ -50,7 +50,7 @@ $(ORT_LIB):
 
 # PyTorch and friends for the training kit (unclip/train), from Debian.
 train-deps: $(STAMP)/train
-$(STAMP)/train: | $(STAMP)
+$(STAMP)/train: Makefile | $(STAMP)
 	@missing=""; for p in $(TRAIN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \

@@ -48,6 +48,7 @@ type generateFlags struct {
 	arPrior      bool
 	noUpsample   bool
 	threads      int
+	preview      string
 }
 
 func (a *app) generateCommand() *cobra.Command {
@@ -101,6 +102,7 @@ The watermark key comes from --key-file or $` + keyEnv + `.`,
 	fl.BoolVar(&f.arPrior, "ar-prior", false, "use the autoregressive prior instead of the diffusion prior")
 	fl.BoolVar(&f.noUpsample, "no-upsample", false, "stop at the decoder's resolution")
 	fl.IntVar(&f.threads, "threads", 0, "ONNX Runtime intra-op threads (default: all cores)")
+	fl.StringVar(&f.preview, "preview", "", "also write a PNG contact sheet of the images to this path")
 	return cmd
 }
 
@@ -204,6 +206,11 @@ func (a *app) runGenerate(cmd *cobra.Command, f generateFlags) error {
 	}
 	if err != nil {
 		return fmt.Errorf("generate: %w", err)
+	}
+	if f.preview != "" && res.Written > 0 {
+		if err := pipeline.WritePreview(f.preview, res.Items, 8, 128); err != nil {
+			return fmt.Errorf("generate: %w", err)
+		}
 	}
 	s := generateSummary{Out: f.out, Manifest: res.ManifestPath, Bundle: bundle.Manifest.Name, RunID: runID,
 		KeyID: key.ID(), Written: res.Written, Failed: res.Failed, Seconds: res.Elapsed.Seconds()}

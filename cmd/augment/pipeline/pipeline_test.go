@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -205,6 +206,20 @@ func TestGenerateWritesMarkedInstancesAndManifest(t *testing.T) {
 	}
 	if len(rows[3].SourceSOPUIDs) != 1 {
 		t.Errorf("variation row lists %d sources, want 1", len(rows[3].SourceSOPUIDs))
+	}
+
+	sheet := filepath.Join(dir, "preview.png")
+	if err := WritePreview(sheet, res.Items, 4, 64); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(sheet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPNG, err := png.DecodeConfig(f)
+	f.Close()
+	if err != nil || cfgPNG.Width != 4*64+3*2 || cfgPNG.Height != 2*64+2 {
+		t.Errorf("preview %dx%d (%v), want 262x130 for 8 images in rows of 4", cfgPNG.Width, cfgPNG.Height, err)
 	}
 
 	// A rerun with the same run id and seed writes byte-identical instances.
