@@ -177,13 +177,15 @@ func (g *graph) run(ctx context.Context, ins ...input) (outs []Tensor, err error
 			}
 		}
 	}()
-	opts, err := ort.NewRunOptions()
-	if err != nil {
-		return nil, fmt.Errorf("run %s: %w", g.role, err)
+	var opts *ort.RunOptions
+	if ctx.Done() != nil { // a cancellable context: let cancellation terminate the run
+		if opts, err = ort.NewRunOptions(); err != nil {
+			return nil, fmt.Errorf("run %s: %w", g.role, err)
+		}
+		defer opts.Destroy()
+		stop := context.AfterFunc(ctx, func() { _ = opts.Terminate() })
+		defer stop()
 	}
-	defer opts.Destroy()
-	stop := context.AfterFunc(ctx, func() { _ = opts.Terminate() })
-	defer stop()
 	start := time.Now()
 	err = g.sess.RunWithOptions(values, outputs, opts)
 	g.runNanos.Add(int64(time.Since(start)))
