@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -147,6 +148,11 @@ func TestSyntheticNoSourceIdentifiers(t *testing.T) {
 		}
 		if n := bytes.Count(data, []byte(o.sourceUID)); n != 1 {
 			t.Errorf("%s: source SOP Instance UID appears %d times, want once (in Source Image Sequence)", o.name, n)
+		}
+		if dciodvfy, err := exec.LookPath("dciodvfy"); err == nil {
+			for _, line := range dciodvfyErrors(t, dciodvfy, o.path) {
+				t.Errorf("%s: %s", o.name, line)
+			}
 		}
 		p, err := InspectProvenance(o.path)
 		if err != nil {
