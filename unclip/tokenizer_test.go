@@ -110,6 +110,10 @@ func TestTokenizerSmallMerges(t *testing.T) {
 	if !equalInts(row, want) {
 		t.Fatalf("Tokenize = %v, want %v (truncation keeps the end token last, padding 0)", row, want)
 	}
+	// Invalid UTF-8 becomes U+FFFD (as Python's decode with errors="replace"), never a panic.
+	if got, want := tok.Encode("\xff\xfe lo"), tok.Encode("\ufffd\ufffd lo"); !equalInts(got, want) || len(want) != 8 {
+		t.Errorf("Encode(invalid UTF-8) = %v, want %v", got, want)
+	}
 	if _, err := NewTokenizer(strings.NewReader("#h\nab\n"), 0, 8); err == nil {
 		t.Fatal("a malformed merge line must be an error")
 	}
