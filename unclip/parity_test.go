@@ -57,6 +57,7 @@ type goldenParams struct {
 	Sampler       string   `json:"sampler"`
 	Eta           float64  `json:"eta"`
 	ClipX0        *bool    `json:"clip_x0"`
+	Threshold     float64  `json:"threshold"`
 	Temperature   float64  `json:"temperature"`
 	TopP          float64  `json:"top_p"`
 	Stages        []struct {
@@ -226,7 +227,7 @@ func runGolden(ctx context.Context, p *Pipeline, g *goldenCase, prm goldenParams
 			return nil, err
 		}
 		img, err := p.Decode(ctx, in["image_embed"].f32(), text, noise, DecodeOptions{DiffusionOptions: DiffusionOptions{
-			Steps: prm.Steps, GuidanceScale: prm.GuidanceScale, Sampler: SamplerKind(prm.Sampler), Eta: eta(prm.Eta), ClipX0: prm.ClipX0}})
+			Steps: prm.Steps, GuidanceScale: prm.GuidanceScale, Sampler: SamplerKind(prm.Sampler), Eta: eta(prm.Eta), ClipX0: prm.ClipX0, Threshold: prm.Threshold}})
 		if err != nil {
 			return nil, err
 		}

@@ -233,7 +233,9 @@ type DiffusionOptions struct {
 	Eta           *float64
 	// ClipX0 overrides the bundle's clip_x0 (clamping x̂_0 to clip_range).
 	ClipX0 *bool
-	OnStep StepFunc
+	// Threshold in (0, 1) switches to dynamic thresholding at that quantile of |x̂_0| (e.g. 0.995).
+	Threshold float64
+	OnStep    StepFunc
 }
 
 func (o DiffusionOptions) config(spec *DiffusionSpec, s *Schedule) SampleConfig {
@@ -253,6 +255,7 @@ func (o DiffusionOptions) config(spec *DiffusionSpec, s *Schedule) SampleConfig 
 	if o.ClipX0 != nil {
 		cfg.ClipX0 = *o.ClipX0
 	}
+	cfg.Threshold = o.Threshold
 	return cfg
 }
 

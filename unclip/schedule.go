@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sort"
 )
 
 // Schedule is a diffusion component's training schedule: ᾱ_i for training indices i = 0..T−1.
@@ -96,7 +97,11 @@ type SampleConfig struct {
 	Eta              float64
 	ClipX0           bool
 	ClipRange        [2]float64
-	OnStep           StepFunc
+	// Threshold, when in (0, 1), replaces the static clamp by dynamic thresholding (Saharia et al.
+	// 2022): per batch row, s = max(r, quantile(|x̂_0|, Threshold)) with r = max(|clip_range|), and
+	// x̂_0 ← clamp(x̂_0, −s, s)·r/s; ε̂ is recomputed for the rows where s > r.
+	Threshold float64
+	OnStep    StepFunc
 }
 
 // predict turns a graph output into x̂_0 and ε̂ (float64), clamping x̂_0 when asked.
@@ -157,8 +162,12 @@ func Sample(ctx context.Context, cfg SampleConfig, den Denoiser, xT []float64, s
 			return nil, fmt.Errorf("step t=%d: graph returned %d values, want %d", t, len(out), n)
 		}
 		a := ab[t]
-		if err := predict(cfg.Parameterization, x, out, a, cfg.ClipX0, cfg.ClipRange[0], cfg.ClipRange[1], x0, eps); err != nil {
+		dynamic := cfg.Threshold > 0 && cfg.Threshold < 1
+		if err := predict(cfg.Parameterization, x, out, a, cfg.ClipX0 && !dynamic, cfg.ClipRange[0], cfg.ClipRange[1], x0, eps); err != nil {
 			return nil, err
+		}
+		if dynamic {
+			dynamicThreshold(x, x0, eps, shape[0], a, cfg.Threshold, math.Max(math.Abs(cfg.ClipRange[0]), math.Abs(cfg.ClipRange[1])))
 		}
 		if cfg.OnStep != nil {
 			cfg.OnStep(len(ts)-k, len(ts))
@@ -245,6 +254,37 @@ func Invert(ctx context.Context, cfg SampleConfig, den Denoiser, image []float64
 		}
 	}
 	return x, nil
+}
+
+// dynamicThreshold applies dynamic thresholding to x̂_0 row by row (rows = the batch dimension).
+func dynamicThreshold(x, x0, eps []float64, rows int, ab, p, r float64) {
+	if r <= 0 {
+		r = 1
+	}
+	n := len(x0) / rows
+	sa, s1 := math.Sqrt(ab), math.Sqrt(1-ab)
+	abs := make([]float64, n)
+	for b := 0; b < rows; b++ {
+		row := x0[b*n : (b+1)*n]
+		for i, v := range row {
+			abs[i] = math.Abs(v)
+		}
+		sort.Float64s(abs)
+		s := math.Max(r, Percentile(abs, 100*p))
+		if s <= r {
+			for i, v := range row { // plain clamp to [−r, r]; nothing beyond it at this quantile
+				if v < -r || v > r {
+					row[i] = math.Max(-r, math.Min(r, v))
+					eps[b*n+i] = (x[b*n+i] - sa*row[i]) / s1
+				}
+			}
+			continue
+		}
+		for i, v := range row {
+			row[i] = math.Max(-s, math.Min(s, v)) * r / s
+			eps[b*n+i] = (x[b*n+i] - sa*row[i]) / s1
+		}
+	}
 }
 
 func checkShape(shape []int, n int) error {

@@ -296,3 +296,27 @@ func TestGuidedDenoiser(t *testing.T) {
 		t.Fatalf("guided output %v, want 9", out)
 	}
 }
+
+func TestDynamicThreshold(t *testing.T) {
+	x := []float64{0, 0, 0, 0, 0, 0.1, 0.2, 0.3, 0.4, 0.5}
+	x0 := []float64{-4, -1, 0.5, 2, 3, 0.1, -0.2, 0.3, 0.9, -1.5}
+	eps := make([]float64, len(x0))
+	const ab = 0.64 // √ᾱ = 0.8, √(1−ᾱ) = 0.6
+	dynamicThreshold(x, x0, eps, 2, ab, 0.5, 1)
+	// Row 0: median of |x̂_0| = 2 → s = 2: clamp to ±2, divide by 2.
+	// Row 1: median of |x̂_0| = 0.3 ≤ 1 → plain clamp to ±1; ε̂ changes only where it clamped.
+	want := []float64{-1, -0.5, 0.25, 1, 1, 0.1, -0.2, 0.3, 0.9, -1}
+	for i := range want {
+		if math.Abs(x0[i]-want[i]) > 1e-12 {
+			t.Fatalf("x̂_0 = %v, want %v", x0, want)
+		}
+	}
+	for _, i := range []int{0, 1, 2, 3, 4, 9} {
+		if w := (x[i] - 0.8*want[i]) / 0.6; math.Abs(eps[i]-w) > 1e-12 {
+			t.Fatalf("ε̂[%d] = %g, want %g", i, eps[i], w)
+		}
+	}
+	if eps[5] != 0 || eps[8] != 0 {
+		t.Fatal("ε̂ of unclamped elements in a row with s = r must stay as predicted")
+	}
+}

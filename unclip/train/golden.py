@@ -123,6 +123,12 @@ def main(argv=None):
                                           "clip_x0": clip},
               {"tokens": tokens, "image_embed": zi}, nz, {"image": out})
 
+    nz = noise(12)
+    out = R.decode(models, zi, text, nz, steps=4, guidance_scale=3.0, threshold=0.9)
+    write(args.out, "decoder_threshold", "decoder", {"steps": 4, "guidance_scale": 3.0, "sampler": "ddim", "eta": 0.0,
+                                                     "threshold": 0.9},
+          {"tokens": tokens, "image_embed": zi}, nz, {"image": out})
+
     low = rand_images(1)
     up_opts = [{"steps": 3, "sampler": "ddim", "eta": 0.5, "clip": True}, {"steps": 2, "sampler": "ddpm", "clip": True}]
     for seed in range(5, 100):

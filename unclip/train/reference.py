@@ -127,10 +127,10 @@ ILL_GAIN = 1e3
 conditioning = {"ill": 0}
 
 
-def _predict(param, x, out, ab, clip, lo, hi):
+def _predict(param, x, out, ab, clip, lo, hi, diagnose=True):
     sa, s1 = math.sqrt(ab), math.sqrt(1 - ab)
     o = out.double()
-    if param == "eps" and s1 / sa > ILL_GAIN:
+    if diagnose and param == "eps" and s1 / sa > ILL_GAIN:
         x0u = (x - s1 * o) / sa
         conditioning["ill"] += int(((x0u >= lo) & (x0u <= hi)).sum()) if clip else x0u.numel()
     if param == "eps":
@@ -149,10 +149,31 @@ def _predict(param, x, out, ab, clip, lo, hi):
     return x0, eps
 
 
+def _dynamic_threshold(x, x0, eps, ab, p, r):
+    """Dynamic thresholding per batch row: s = max(r, quantile(|x̂_0|, p)), x̂_0 <- clamp(x̂_0, -s, s)·r/s;
+    ε̂ recomputed for the whole row when s > r, else only where the clamp changed x̂_0."""
+    r = r if r > 0 else 1.0
+    sa, s1 = math.sqrt(ab), math.sqrt(1 - ab)
+    B = x0.shape[0]
+    x0, eps = x0.clone().reshape(B, -1), eps.clone().reshape(B, -1)
+    xf = x.reshape(B, -1)
+    for b in range(B):
+        s = max(r, float(torch.quantile(x0[b].abs(), p)))
+        if s <= r:
+            c = x0[b].clamp(-r, r)
+            changed = c != x0[b]
+            x0[b] = c
+            eps[b] = torch.where(changed, (xf[b] - sa * c) / s1, eps[b])
+        else:
+            x0[b] = x0[b].clamp(-s, s) * r / s
+            eps[b] = (xf[b] - sa * x0[b]) / s1
+    return x0.reshape(x.shape), eps.reshape(x.shape)
+
+
 class SampleConfig:
     """One diffusion run: schedule, parameterisation, steps, sampler ("ddim"|"ddpm"), η, clipping."""
 
-    def __init__(self, block, steps=None, sampler=None, eta=None, on_step=None, clip=None):
+    def __init__(self, block, steps=None, sampler=None, eta=None, on_step=None, clip=None, threshold=0.0):
         self.ab = alphas_cumprod(block)
         self.param = block["parameterization"]
         self.steps = int(steps or block["sampling_steps"])
@@ -162,6 +183,7 @@ class SampleConfig:
         rng = block.get("clip_range", [-1.0, 1.0])
         self.lo, self.hi = float(rng[0]), float(rng[1])
         self.on_step = on_step
+        self.threshold = float(threshold or 0.0)
 
 
 def sample(cfg, denoise, x_T, noise):
@@ -173,7 +195,11 @@ def sample(cfg, denoise, x_T, noise):
         t = ts[k]
         out = denoise(x.float(), t)
         a = float(ab[t])
-        x0, eps = _predict(cfg.param, x, out, a, cfg.clip, cfg.lo, cfg.hi)
+        dynamic = 0 < cfg.threshold < 1
+        # dynamic thresholding divides x̂_0 by its own quantile, which cancels the 1/sqrt(ᾱ) gain
+        x0, eps = _predict(cfg.param, x, out, a, cfg.clip and not dynamic, cfg.lo, cfg.hi, diagnose=not dynamic)
+        if dynamic:
+            x0, eps = _dynamic_threshold(x, x0, eps, a, cfg.threshold, max(abs(cfg.lo), abs(cfg.hi)))
         if cfg.on_step:
             cfg.on_step(len(ts) - k, len(ts))
         if k == 0:
@@ -206,7 +232,7 @@ def invert(cfg, denoise, image):
     for k in range(len(ts) - 1):
         t = ts[k]
         out = denoise(x.float(), t)
-        x0, eps = _predict(cfg.param, x, out, float(ab[t]), False, 0.0, 0.0)
+        x0, eps = _predict(cfg.param, x, out, float(ab[t]), False, 0.0, 0.0, diagnose=False)
         an = float(ab[ts[k + 1]])
         x = math.sqrt(an) * x0 + math.sqrt(1 - an) * eps
         if cfg.on_step:
@@ -464,7 +490,7 @@ def _empty_text(models, B):
 
 @torch.no_grad()
 def decode(models, zi, text, noise, steps=None, guidance_scale=None, sampler=None, eta=None, x_T=None,
-           on_step=None, clip=None):
+           on_step=None, clip=None, threshold=0.0):
     """Decoder with CFG as one doubled batch. zi [B, D] raw; text: encode_text dict with B rows (or 1,
     repeated), None = no caption (text dropped). -> images [B, C, S, S] float32."""
     im = models.manifest["image"]
@@ -495,7 +521,7 @@ def decode(models, zi, text, noise, steps=None, guidance_scale=None, sampler=Non
     den = guided(scale, doubled, cond_den)
     if x_T is None:
         x_T = noise.normal((B, C, S, S))
-    x = sample(SampleConfig(block, steps, sampler, eta, on_step, clip), den, x_T, noise)
+    x = sample(SampleConfig(block, steps, sampler, eta, on_step, clip, threshold), den, x_T, noise)
     return x.float()
 
 
