@@ -122,6 +122,10 @@ func (p *Pipeline) SampleARPrior(ctx context.Context, text *TextEncoding, noise 
 	if p.arPrior == nil {
 		return nil, fmt.Errorf("bundle %s has no AR prior", p.Bundle.Manifest.Name)
 	}
+	if text == nil {
+		return nil, fmt.Errorf("ar prior: no text encoding")
+	}
+	noise = orNoNoise(noise)
 	ar := p.Bundle.Manifest.Components.ARPrior.AR
 	B, K, D := text.B, ar.KeptDims, p.Bundle.Manifest.CLIP.EmbedDim
 	scale := o.GuidanceScale

@@ -23,11 +23,17 @@ func (t Tensor) Batch() int {
 	return t.Shape[0]
 }
 
-// Row returns row i of the first dimension (sharing data).
-func (t Tensor) Row(i int) Tensor {
+// Row returns row i of the first dimension as a batch of one (sharing data).
+func (t Tensor) Row(i int) (Tensor, error) {
+	if err := t.check(); err != nil {
+		return Tensor{}, err
+	}
+	if i < 0 || i >= t.Shape[0] {
+		return Tensor{}, fmt.Errorf("row %d of a batch of %d", i, t.Shape[0])
+	}
 	n := len(t.Data) / t.Shape[0]
 	shape := append([]int{1}, t.Shape[1:]...)
-	return Tensor{Shape: shape, Data: t.Data[i*n : (i+1)*n]}
+	return Tensor{Shape: shape, Data: t.Data[i*n : (i+1)*n]}, nil
 }
 
 func (t Tensor) check() error {

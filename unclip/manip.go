@@ -205,6 +205,7 @@ func (p *Pipeline) slerpSequence(ctx context.Context, za, zb []float32, thetas [
 	m := &p.Bundle.Manifest
 	F := len(thetas)
 	s := &Sequence{Thetas: thetas}
+	noise = orNoNoise(noise)
 	for _, th := range thetas {
 		z, err := Slerp(za, zb, th)
 		if err != nil {

@@ -118,3 +118,21 @@ func equalShape(a, b []int) bool {
 	}
 	return true
 }
+
+// noNoise stands in for a nil Noise: a sampler that needs a draw reports it instead of panicking.
+type noNoise struct{}
+
+func (noNoise) Normal(shape []int) ([]float64, error) {
+	return nil, fmt.Errorf("no noise source given (a draw of shape %v is needed)", shape)
+}
+
+func (noNoise) Uniform(n int) ([]float64, error) {
+	return nil, fmt.Errorf("no noise source given (%d uniform values are needed)", n)
+}
+
+func orNoNoise(n Noise) Noise {
+	if n == nil {
+		return noNoise{}
+	}
+	return n
+}

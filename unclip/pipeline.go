@@ -322,6 +322,10 @@ func (p *Pipeline) SamplePrior(ctx context.Context, text *TextEncoding, noise No
 	if p.prior == nil {
 		return nil, fmt.Errorf("bundle %s has no diffusion prior", p.Bundle.Manifest.Name)
 	}
+	if text == nil {
+		return nil, fmt.Errorf("prior: no text encoding")
+	}
+	noise = orNoNoise(noise)
 	comp := p.Bundle.Manifest.Components.Prior
 	spec := comp.Diffusion
 	n := o.Candidates
@@ -418,6 +422,7 @@ type DecodeOptions struct {
 func (p *Pipeline) Decode(ctx context.Context, zi []float32, text *TextEncoding, noise Noise, o DecodeOptions) (Tensor, error) {
 	m := &p.Bundle.Manifest
 	D := m.CLIP.EmbedDim
+	noise = orNoNoise(noise)
 	if len(zi) == 0 || len(zi)%D != 0 {
 		return Tensor{}, fmt.Errorf("decode: %d embedding values are not a multiple of embed_dim %d", len(zi), D)
 	}
@@ -518,6 +523,7 @@ func (p *Pipeline) Upsample(ctx context.Context, stage int, low Tensor, noise No
 		return Tensor{}, fmt.Errorf("upsample: stage %d, the bundle has %d upsamplers", stage, len(p.upsamplers))
 	}
 	comp := &p.Bundle.Manifest.Components.Upsamplers[stage]
+	noise = orNoNoise(noise)
 	low, err := p.toSize(low, comp.InSize)
 	if err != nil {
 		return Tensor{}, fmt.Errorf("upsample stage %d: %w", stage, err)

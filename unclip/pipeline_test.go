@@ -217,6 +217,15 @@ func TestPipelineComponents(t *testing.T) {
 	if _, err := p.Decode(ctx, za, nil, &ReplayNoise{}, DecodeOptions{}); err == nil || !strings.Contains(err.Error(), "replay noise") {
 		t.Errorf("an exhausted noise source must be reported: %v", err)
 	}
+	if _, err := p.Decode(ctx, za, nil, nil, DecodeOptions{}); err == nil || !strings.Contains(err.Error(), "no noise source") {
+		t.Errorf("a nil noise source must be reported: %v", err)
+	}
+	if _, err := p.SamplePrior(ctx, nil, NewSeededNoise(1), PriorOptions{}); err == nil {
+		t.Error("a nil text encoding must be an error")
+	}
+	if _, err := (Tensor{Shape: []int{2, 3}, Data: make([]float32, 6)}).Row(2); err == nil {
+		t.Error("Row past the batch must be an error")
+	}
 	// CUDA on this CPU-only ONNX Runtime is a clear error.
 	if _, err := Open(p.Bundle, RuntimeOptions{CUDA: true}); err == nil || !strings.Contains(err.Error(), "CUDA") {
 		t.Errorf("CUDA on a CPU-only library: %v", err)

@@ -133,6 +133,10 @@ func predict(param Parameterization, x []float64, out []float32, ab float64, cli
 // Sample runs the reverse process from xT (flattened [B, ...], shape given) and returns x̂_0.
 // Per-step noise is drawn from noise as documented (one Normal(shape) per stochastic step).
 func Sample(ctx context.Context, cfg SampleConfig, den Denoiser, xT []float64, shape []int, noise Noise) ([]float64, error) {
+	if cfg.Schedule == nil {
+		return nil, fmt.Errorf("sample: no schedule")
+	}
+	noise = orNoNoise(noise)
 	ab := cfg.Schedule.AlphasCumprod
 	ts, err := Respace(len(ab), cfg.Steps)
 	if err != nil {
@@ -216,6 +220,9 @@ func Sample(ctx context.Context, cfg SampleConfig, den Denoiser, xT []float64, s
 // Invert runs deterministic DDIM inversion from the clean image x (flattened) over the same
 // respaced grid as Sample and returns the latent at t_{N−1}; no clamping, no noise.
 func Invert(ctx context.Context, cfg SampleConfig, den Denoiser, image []float64) ([]float64, error) {
+	if cfg.Schedule == nil {
+		return nil, fmt.Errorf("invert: no schedule")
+	}
 	ab := cfg.Schedule.AlphasCumprod
 	ts, err := Respace(len(ab), cfg.Steps)
 	if err != nil {
