@@ -32,15 +32,12 @@ func (s ImageSpec) PreprocessModality(values []float32, rows, cols int, window *
 		sort.Float64s(sorted)
 		lo, hi = Percentile(sorted, pc[0]), Percentile(sorted, pc[1])
 	}
+	if hi <= lo { // a flat image or a zero-width window: as the training kit, a window of width 1
+		hi = lo + 1
+	}
 	unit := make([]float32, len(values))
 	for i, v := range values {
-		var y float64
-		if hi > lo {
-			y = (float64(v) - lo) / (hi - lo)
-		} else if float64(v) > lo {
-			y = 1
-		}
-		y = math.Max(0, math.Min(1, y))
+		y := math.Max(0, math.Min(1, (float64(v)-lo)/(hi-lo)))
 		if monochrome1 {
 			y = 1 - y
 		}
