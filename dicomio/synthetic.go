@@ -102,8 +102,9 @@ const (
 // WatermarkFunc embeds a provenance watermark in the stored values of a synthetic image (in
 // place, keeping every value within BitsStored) and returns the payload and key ids recorded in
 // the generation record. The writer calls it after quantisation, so the watermark is in exactly
-// the values written.
-type WatermarkFunc func(stored *Image) (payloadID, keyID string, err error)
+// the values written. runID and item are the options' RunID and Item, from which the hook
+// derives a payload id that points back at the run's record of the image.
+type WatermarkFunc func(stored *Image, runID string, item int) (payloadID, keyID string, err error)
 
 // SyntheticImage is one synthetic image to write.
 type SyntheticImage struct {
@@ -251,7 +252,7 @@ func EncodeSynthetic(img SyntheticImage, opts SyntheticOptions) (*SyntheticResul
 		return nil, nil, fmt.Errorf("generation record has no mode")
 	}
 	if o.Watermark != nil {
-		payload, key, err := o.Watermark(stored)
+		payload, key, err := o.Watermark(stored, o.RunID, o.Item)
 		if err != nil {
 			return nil, nil, fmt.Errorf("watermark: %w", err)
 		}

@@ -286,7 +286,10 @@ func TestWriteSyntheticCancelled(t *testing.T) {
 
 func TestSyntheticWatermarkHook(t *testing.T) {
 	var seen *Image
-	mark := func(stored *Image) (string, string, error) {
+	mark := func(stored *Image, run string, item int) (string, string, error) {
+		if run != "wm-run" || item != 3 {
+			t.Errorf("hook got run %q item %d, want wm-run 3", run, item)
+		}
 		seen = stored
 		for i := range stored.U16 {
 			stored.U16[i] |= 1 // a stand-in embedding: set every least significant bit
@@ -294,7 +297,7 @@ func TestSyntheticWatermarkHook(t *testing.T) {
 		return "payload-42", "key-7", nil
 	}
 	img := SyntheticImage{Pixels: gradientFrame(8, 8, 1, 1), Record: GenerationRecord{Mode: ModeText}}
-	res, data, err := EncodeSynthetic(img, SyntheticOptions{BitDepth: 12, Watermark: mark})
+	res, data, err := EncodeSynthetic(img, SyntheticOptions{BitDepth: 12, RunID: "wm-run", Item: 3, Watermark: mark})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +313,7 @@ func TestSyntheticWatermarkHook(t *testing.T) {
 			t.Fatalf("pixel %d = %d: the watermarked values were not written", i, v)
 		}
 	}
-	failing := func(*Image) (string, string, error) { return "", "", os.ErrInvalid }
+	failing := func(*Image, string, int) (string, string, error) { return "", "", os.ErrInvalid }
 	if _, _, err := EncodeSynthetic(img, SyntheticOptions{Watermark: failing}); err == nil {
 		t.Error("a failing watermark did not stop the write")
 	}

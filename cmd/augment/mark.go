@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/medaugment/augment/cmd/augment/pipeline"
 	"os"
 	"time"
 
@@ -14,7 +15,7 @@ const markDateShiftKeyEnv = "AUGMENT_DATE_SHIFT_KEY"
 
 func (a *app) markCommand() *cobra.Command {
 	var (
-		out, runID, root, prefix, dates, iod, tool, created string
+		out, runID, root, prefix, dates, iod, tool, created, keyFile string
 	)
 	cmd := &cobra.Command{
 		Use:   "mark FILE|DIR... --out DIR",
@@ -40,6 +41,13 @@ code is then 2. See docs/synthetic-dicom.md.
 				UIDRoot: root, RunID: runID, PatientIDPrefix: prefix, DatePolicy: dicomio.DatePolicy(dates),
 				DateShiftKey: os.Getenv(markDateShiftKeyEnv), IOD: dicomio.IODChoice(iod), SoftwareVersion: version,
 			}}
+			if keyFile != "" || os.Getenv(keyEnv) != "" {
+				key, err := loadWatermarkKey(keyFile)
+				if err != nil {
+					return err
+				}
+				opts.Synthetic.Watermark = pipeline.WatermarkHook(key)
+			}
 			if created != "" {
 				t, err := time.Parse(time.RFC3339, created)
 				if err != nil {
@@ -108,6 +116,7 @@ code is then 2. See docs/synthetic-dicom.md.
 	f.StringVar(&dates, "dates", string(dicomio.DatesRemove), "date policy: remove, or shift (key in $"+markDateShiftKeyEnv+")")
 	f.StringVar(&iod, "iod", string(dicomio.IODAuto), "output IOD: auto (keep CR/CT/MR where possible) or secondary-capture")
 	f.StringVar(&tool, "tool", "", "name and version of the program that generated the images")
+	f.StringVar(&keyFile, "key-file", "", "watermark key file (or $"+keyEnv+"): also embed the provenance watermark; without a key the pixels are kept exactly")
 	f.StringVar(&created, "created", "", "creation time to record (RFC 3339); omitted by default so reruns are byte-identical")
 	return cmd
 }

@@ -40,3 +40,22 @@ func storeGray(im *dicomio.Image, g *watermark.Gray) {
 		copy(im.U16[:n], g.Pix)
 	}
 }
+
+// WatermarkHook is the DICOM writer's watermark step for key: it embeds the payload
+// PayloadID(runID, item) in the stored values about to be written and reports the payload
+// and key ids for the provenance record. augment generate and augment mark both use it.
+func WatermarkHook(key watermark.Key) dicomio.WatermarkFunc {
+	return func(stored *dicomio.Image, runID string, item int) (string, string, error) {
+		payload := watermark.Payload{ID: PayloadID(runID, item), Version: watermark.PayloadVersion}
+		g, err := grayFromStored(stored)
+		if err != nil {
+			return "", "", err
+		}
+		marked, err := watermark.Embed(g, key, payload)
+		if err != nil {
+			return "", "", fmt.Errorf("watermark item %d: %w", item, err)
+		}
+		storeGray(stored, marked)
+		return payload.String(), key.ID(), nil
+	}
+}

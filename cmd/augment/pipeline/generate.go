@@ -203,12 +203,15 @@ func runRequest(ctx context.Context, cfg Config, ri, first int, req Request, dir
 		idx := first + i
 		row := baseRow(cfg, req, idx, seed)
 		it := Item{Row: row}
-		img := images.Row(i)
 		r := rec
 		if req.Mode == ModeTextEdit && n > 1 {
 			r.Theta = theta(req) * float64(i) / float64(n-1)
 		}
-		result, err := writeOne(ctx, cfg, idx, img, r, sources, req, dir)
+		img, err := images.Row(i)
+		var result *dicomio.SyntheticResult
+		if err == nil {
+			result, err = writeOne(ctx, cfg, idx, img, r, sources, req, dir)
+		}
 		for _, s := range sources {
 			it.Row.SourceSOPUIDs = append(it.Row.SourceSOPUIDs, s.SOPInstanceUID)
 		}
@@ -428,19 +431,6 @@ func writeOne(ctx context.Context, cfg Config, idx int, img unclip.Tensor, rec d
 	for i, v := range img.Data[:h*w] {
 		unit[i] = float32(math.Min(1, math.Max(0, (float64(v)+1)/2)))
 	}
-	payload := watermark.Payload{ID: PayloadID(cfg.RunID, idx), Version: watermark.PayloadVersion}
-	mark := func(stored *dicomio.Image) (string, string, error) {
-		g, err := grayFromStored(stored)
-		if err != nil {
-			return "", "", err
-		}
-		marked, err := watermark.Embed(g, cfg.Key, payload)
-		if err != nil {
-			return "", "", fmt.Errorf("watermark item %d: %w", idx, err)
-		}
-		storeGray(stored, marked)
-		return payload.String(), cfg.Key.ID(), nil
-	}
 	name := fmt.Sprintf("%s-%05d.dcm", safeName(cfg.RunID), idx)
 	path := filepath.Join(dir, name)
 	res, err := dicomio.WriteSynthetic(ctx, path, dicomio.SyntheticImage{
@@ -460,7 +450,7 @@ func writeOne(ctx context.Context, cfg Config, idx int, img unclip.Tensor, rec d
 		BitDepth:        cfg.BitDepth,
 		Created:         cfg.Created,
 		SoftwareVersion: cfg.SoftwareVersion,
-		Watermark:       mark,
+		Watermark:       WatermarkHook(cfg.Key),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("write %s: %w", path, err)
