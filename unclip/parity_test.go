@@ -74,6 +74,8 @@ type goldenParams struct {
 	Baseline       string    `json:"baseline"`
 	Thetas         []float64 `json:"thetas"`
 	Frames         int       `json:"frames"`
+	Window         []float64 `json:"window"`
+	Monochrome1    bool      `json:"monochrome1"`
 }
 
 func readGolden(t *testing.T, path string) *goldenCase {
@@ -194,6 +196,17 @@ func runGolden(ctx context.Context, p *Pipeline, g *goldenCase, prm goldenParams
 			return nil, err
 		}
 		return map[string][]float64{"text_embed": f64s(e.Embed), "text_hidden": f64s(e.Hidden)}, nil
+	case strings.HasPrefix(g.Case, "preprocess"):
+		v := in["values"]
+		var win *Window
+		if len(prm.Window) == 2 {
+			win = &Window{Center: prm.Window[0], Width: prm.Window[1]}
+		}
+		img, err := p.Bundle.Manifest.Image.PreprocessModality(v.f32(), v.Shape[0], v.Shape[1], win, prm.Monochrome1)
+		if err != nil {
+			return nil, err
+		}
+		return map[string][]float64{"image": f64s(img.Data)}, nil
 	case g.Case == "clip_image":
 		z, err := p.EncodeImage(ctx, in["image"].tensor())
 		if err != nil {

@@ -129,6 +129,26 @@ def main(argv=None):
                                                      "threshold": 0.9},
           {"tokens": tokens, "image_embed": zi}, nz, {"image": out})
 
+    # Preprocessing parity with the training kit (data.py): window, MONOCHROME1, pad, area resize.
+    import data  # noqa: E402  (pydicom)
+
+    class FakeDataset(dict):
+        """What data.window01 reads of a pydicom Dataset."""
+        pixel_array = None
+
+    vals = (torch.rand(37, 53, generator=g, dtype=torch.float64) * 3000 - 1000).round()
+    for case, window, mono1 in [("preprocess_window", (40.0, 400.0), False), ("preprocess_percentile", None, True)]:
+        ds = FakeDataset()
+        ds.pixel_array = vals.numpy().astype("int16")
+        if window:
+            ds["WindowCenter"], ds["WindowWidth"] = window
+        if mono1:
+            ds["PhotometricInterpretation"] = "MONOCHROME1"
+        sq = torch.from_numpy(data.pad_square(data.window01(ds)))[None, None]
+        out = torch.nn.functional.adaptive_avg_pool2d(sq, S).float() * 2 - 1
+        write(args.out, case, "preprocess", {"window": list(window) if window else None, "monochrome1": mono1},
+              {"values": vals}, noise(0), {"image": out})
+
     low = rand_images(1)
     up_opts = [{"steps": 3, "sampler": "ddim", "eta": 0.5, "clip": True}, {"steps": 2, "sampler": "ddpm", "clip": True}]
     for seed in range(5, 100):
