@@ -215,6 +215,26 @@ func ReadBytes(data []byte, path string, opt ReadOptions, pixels bool) (in Insta
 // unchecked lengths) and never reads the file's own meta information.
 func (l *readLayout) parseAttributes() (ds dicom.Dataset, err error) {
 	attrs := l.data[:l.attrEnd]
+	if len(l.unCuts) > 0 {
+		kept := make([]byte, 0, len(attrs))
+		prev := int64(0)
+		for _, c := range l.unCuts {
+			kept = append(kept, attrs[prev:c[0]]...)
+			prev = c[1]
+		}
+		attrs = append(kept, attrs[prev:]...)
+		if l.charsetUN >= 0 {
+			// The cuts come after the character set or not at all before it; recompute
+			// its offset in the kept bytes.
+			shift := int64(0)
+			for _, c := range l.unCuts {
+				if c[1] <= l.charsetUN {
+					shift += c[1] - c[0]
+				}
+			}
+			l.charsetUN -= shift
+		}
+	}
 	if l.charsetUN >= 0 {
 		attrs = readRewriteCharsetUN(attrs, l.charsetUN, l.bo)
 	}

@@ -60,6 +60,10 @@ type readLayout struct {
 	// charsetUN is the offset of a top-level Specific Character Set encoded with VR UN
 	// (explicit VR), which the parsing library cannot take; -1 when there is none.
 	charsetUN int64
+	// unCuts are top-level elements of VR UN and undefined length (a sequence of unknown
+	// type, encoded implicit VR little endian as the standard says). The library would read
+	// their items in the data set's encoding, so they are cut from what it parses.
+	unCuts [][2]int64
 }
 
 // readExplicitLong lists the VRs whose explicit encoding has a 4-byte length, exactly as the
@@ -318,9 +322,18 @@ func (l *readLayout) walk(off, end int64, bo binary.ByteOrder, implicit, inItem 
 			off = next
 			continue
 		}
+		if vl == readUndefinedLength && depth == 0 && vr == "UN" && !implicit {
+			next, err := l.walkItems(valStart, end, binary.LittleEndian, true, depth+1, true)
+			if err != nil {
+				return 0, -1, fmt.Errorf("sequence (%04X,%04X) of VR UN: %w", group, elem, err)
+			}
+			l.unCuts = append(l.unCuts, [2]int64{off, next})
+			off = next
+			continue
+		}
 		if vl == readUndefinedLength {
-			// A sequence (or UN of undefined length, whose items the library reads in the
-			// data set's encoding).
+			// A sequence (or, nested, UN of undefined length, whose items the library reads
+			// in the data set's encoding).
 			next, err := l.walkItems(valStart, end, bo, implicit, depth+1, true)
 			if err != nil {
 				return 0, -1, fmt.Errorf("sequence (%04X,%04X): %w", group, elem, err)

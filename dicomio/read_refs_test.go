@@ -149,3 +149,32 @@ func TestReadCorpus(t *testing.T) {
 	}
 	t.Logf("%d files: %d exact, %d lossy within tolerance, %d failed, %d waiting for a codec", len(refs), exact, lossy, failed, skippedCodec)
 }
+
+// TestReadTransferSyntaxesAgree decodes the one MR slice that dcm_qa_ts stores in 9 transfer
+// syntaxes: all must give the same stored values.
+func TestReadTransferSyntaxesAgree(t *testing.T) {
+	paths, _ := filepath.Glob(filepath.Join(sharedDICOM, "dcm_qa_ts", "In", "*.dcm"))
+	if len(paths) != 9 {
+		t.Skipf("dcm_qa_ts corpus missing: found %d of 9 files under %s/dcm_qa_ts/In", len(paths), sharedDICOM)
+	}
+	hashes := map[string][]string{}
+	syntaxes := map[string]bool{}
+	for _, p := range paths {
+		in, im, err := ReadImage(p, ReadOptions{})
+		if errors.Is(err, ErrUnsupportedTS) {
+			t.Skipf("codec does not decode %s yet: %v", in.TransferSyntaxUID, err)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		syntaxes[in.TransferSyntaxUID] = true
+		h := im.PixelSHA256()
+		hashes[h] = append(hashes[h], filepath.Base(p)+" "+in.TransferSyntaxUID)
+	}
+	if len(hashes) != 1 {
+		t.Errorf("the 9 files decode to %d different images: %v", len(hashes), hashes)
+	}
+	if len(syntaxes) < 6 {
+		t.Errorf("only %d distinct transfer syntaxes", len(syntaxes))
+	}
+}

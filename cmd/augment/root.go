@@ -86,6 +86,7 @@ fidelity/privacy reports.`,
 func (a *app) commands() []func() *cobra.Command {
 	return []func() *cobra.Command{
 		// scan, mark, inspect, bundle, generate, watermark, ... are added by their files.
+		a.scanCommand,
 		a.bundleCommand,
 		a.markCommand,
 		a.inspectCommand,
