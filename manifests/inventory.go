@@ -41,7 +41,7 @@ type InventoryRow struct {
 	SyntheticData     string   `parquet:"synthetic_data" json:"synthetic_data"`
 	IsReport          bool     `parquet:"is_report" json:"is_report"`
 	PixelSHA256       string   `parquet:"pixel_sha256" json:"pixel_sha256,omitempty"`
-	Error             string   `parquet:"error" json:"error"`        // empty when the file was read
+	Error             string   `parquet:"error" json:"error"` // empty when the file was read
 	ErrorReason       string   `parquet:"error_reason" json:"error_reason,omitempty"`
 }
 
