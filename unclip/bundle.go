@@ -60,8 +60,9 @@ type ImageSpec struct {
 
 // TokenizerSpec names the tokenizer of a bundle.
 type TokenizerSpec struct {
-	Kind          string `json:"kind"`
-	Merges        string `json:"merges"`
+	Kind          string `json:"kind"` // "clip-bpe" or "wordpiece"
+	Merges        string `json:"merges,omitempty"`
+	Vocab         string `json:"vocab,omitempty"` // wordpiece: BERT's vocab.txt
 	NumMerges     int    `json:"num_merges"`
 	ContextLength int    `json:"context_length"`
 	Lowercase     bool   `json:"lowercase"`
@@ -234,14 +235,20 @@ func (m *Manifest) Validate() error {
 	if m.Image.Range == [2]float64{} {
 		m.Image.Range = [2]float64{-1, 1}
 	}
-	if m.Tokenizer.Kind != "clip-bpe" {
-		bad("tokenizer.kind %q is not supported (want clip-bpe)", m.Tokenizer.Kind)
+	switch m.Tokenizer.Kind {
+	case "clip-bpe":
+		if m.Tokenizer.Merges == "" {
+			bad("tokenizer.merges is missing")
+		}
+	case "wordpiece":
+		if m.Tokenizer.Vocab == "" {
+			bad("tokenizer.vocab is missing")
+		}
+	default:
+		bad("tokenizer.kind %q is not supported (clip-bpe or wordpiece)", m.Tokenizer.Kind)
 	}
 	if m.Tokenizer.ContextLength < 2 {
 		bad("tokenizer.context_length must be at least 2")
-	}
-	if m.Tokenizer.Merges == "" {
-		bad("tokenizer.merges is missing")
 	}
 	c := m.Components
 	for _, req := range []struct {
@@ -378,6 +385,7 @@ func (m *Manifest) FileList() []BundleFile {
 		add("files", name, sum)
 	}
 	add("tokenizer.merges", m.Tokenizer.Merges, m.Files[m.Tokenizer.Merges])
+	add("tokenizer.vocab", m.Tokenizer.Vocab, m.Files[m.Tokenizer.Vocab])
 	add("model_card", m.ModelCard, m.Files[m.ModelCard])
 	out := make([]BundleFile, 0, len(byName))
 	for _, f := range byName {

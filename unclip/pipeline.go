@@ -27,7 +27,7 @@ var (
 // sessions. It is safe for concurrent use; Close releases the sessions.
 type Pipeline struct {
 	Bundle    *Bundle
-	Tokenizer *Tokenizer
+	Tokenizer TextTokenizer
 
 	clipText, clipImage, prior, arPrior, decoder *graph
 	upsamplers                                   []*graph
@@ -41,13 +41,9 @@ func Open(b *Bundle, o RuntimeOptions) (p *Pipeline, err error) {
 		return nil, err
 	}
 	m := &b.Manifest
-	merges, err := b.ReadFile(m.Tokenizer.Merges)
+	tok, err := bundleTokenizer(b)
 	if err != nil {
 		return nil, err
-	}
-	tok, err := NewTokenizer(bytes.NewReader(merges), m.Tokenizer.NumMerges, m.Tokenizer.ContextLength)
-	if err != nil {
-		return nil, fmt.Errorf("bundle %s: tokenizer %s: %w", m.Name, m.Tokenizer.Merges, err)
 	}
 	p = &Pipeline{Bundle: b, Tokenizer: tok}
 	loaded := p
@@ -96,6 +92,29 @@ func Open(b *Bundle, o RuntimeOptions) (p *Pipeline, err error) {
 		p.upSched = append(p.upSched, s)
 	}
 	return p, nil
+}
+
+// bundleTokenizer loads the tokenizer the manifest names.
+func bundleTokenizer(b *Bundle) (TextTokenizer, error) {
+	t := b.Manifest.Tokenizer
+	file := t.Merges
+	if t.Kind == "wordpiece" {
+		file = t.Vocab
+	}
+	raw, err := b.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var tok TextTokenizer
+	if t.Kind == "wordpiece" {
+		tok, err = NewWordPiece(bytes.NewReader(raw), t.ContextLength, t.Lowercase)
+	} else {
+		tok, err = NewTokenizer(bytes.NewReader(raw), t.NumMerges, t.ContextLength)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: tokenizer %s: %w", b.Manifest.Name, file, err)
+	}
+	return tok, nil
 }
 
 // Close releases the ONNX Runtime sessions.
