@@ -142,11 +142,14 @@ func repeatRows(v []float32, n int) []float32 {
 
 // SequenceOptions configures interpolations and text diffs.
 type SequenceOptions struct {
-	Decoder    DiffusionOptions
-	Upsamplers []DiffusionOptions
-	Stages     int
-	NoUpsample bool
-	Progress   Progress
+	// InvertSource (TextDiff only) takes x_T from DDIM inversion of the source image instead of a
+	// draw, as in the paper's figures: with η = 0 the θ = 0 frame then reconstructs the source.
+	InvertSource bool
+	Decoder      DiffusionOptions
+	Upsamplers   []DiffusionOptions
+	Stages       int
+	NoUpsample   bool
+	Progress     Progress
 }
 
 // Sequence is a series of frames decoded from one shared x_T.
@@ -175,7 +178,7 @@ func (p *Pipeline) Interpolate(ctx context.Context, a, b Tensor, frames int, noi
 	for j := range thetas {
 		thetas[j] = float64(j) / float64(frames-1)
 	}
-	return p.slerpSequence(ctx, za, zb, thetas, noise, o)
+	return p.slerpSequence(ctx, za, zb, thetas, nil, noise, o)
 }
 
 // TextDiff edits an image [1, C, H, W] towards caption and away from baseline: z_d =
@@ -198,10 +201,19 @@ func (p *Pipeline) TextDiff(ctx context.Context, image Tensor, caption, baseline
 	if err != nil {
 		return nil, err
 	}
-	return p.slerpSequence(ctx, zi, zd, thetas, noise, o)
+	var xT []float64
+	if o.InvertSource {
+		inv := o.Decoder
+		inv.OnStep = o.Progress.stage("inversion", nil)
+		if xT, err = p.InvertDecoder(ctx, image, zi, nil, inv); err != nil {
+			return nil, err
+		}
+	}
+	return p.slerpSequence(ctx, zi, zd, thetas, xT, noise, o)
 }
 
-func (p *Pipeline) slerpSequence(ctx context.Context, za, zb []float32, thetas []float64, noise Noise, o SequenceOptions) (*Sequence, error) {
+// slerpSequence decodes slerp(za, zb, θ) for each θ from one x_T: x1 when given, else a draw.
+func (p *Pipeline) slerpSequence(ctx context.Context, za, zb []float32, thetas []float64, x1 []float64, noise Noise, o SequenceOptions) (*Sequence, error) {
 	m := &p.Bundle.Manifest
 	F := len(thetas)
 	s := &Sequence{Thetas: thetas}
@@ -213,9 +225,11 @@ func (p *Pipeline) slerpSequence(ctx context.Context, za, zb []float32, thetas [
 		}
 		s.ImageEmbeds = append(s.ImageEmbeds, z...)
 	}
-	x1, err := noise.Normal([]int{1, m.Image.Channels, m.Image.Size, m.Image.Size})
-	if err != nil {
-		return nil, fmt.Errorf("sequence x_T: %w", err)
+	var err error
+	if x1 == nil {
+		if x1, err = noise.Normal([]int{1, m.Image.Channels, m.Image.Size, m.Image.Size}); err != nil {
+			return nil, fmt.Errorf("sequence x_T: %w", err)
+		}
 	}
 	xs := make([]float64, 0, F*len(x1))
 	for i := 0; i < F; i++ {

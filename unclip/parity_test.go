@@ -76,6 +76,7 @@ type goldenParams struct {
 	Frames         int       `json:"frames"`
 	Window         []float64 `json:"window"`
 	Monochrome1    bool      `json:"monochrome1"`
+	InvertSource   bool      `json:"invert_source"`
 }
 
 func readGolden(t *testing.T, path string) *goldenCase {
@@ -289,8 +290,8 @@ func runGolden(ctx context.Context, p *Pipeline, g *goldenCase, prm goldenParams
 			return nil, err
 		}
 		return map[string][]float64{"embeds": f64s(s.ImageEmbeds), "base": f64s(s.Base.Data)}, nil
-	case g.Case == "text_diff":
-		s, err := p.TextDiff(ctx, in["image"].tensor(), prm.Caption, prm.Baseline, prm.Thetas, noise, SequenceOptions{
+	case strings.HasPrefix(g.Case, "text_diff"):
+		s, err := p.TextDiff(ctx, in["image"].tensor(), prm.Caption, prm.Baseline, prm.Thetas, noise, SequenceOptions{InvertSource: prm.InvertSource,
 			Decoder: DiffusionOptions{Steps: prm.Steps, Eta: eta(prm.Eta), ClipX0: prm.ClipX0}, NoUpsample: true})
 		if err != nil {
 			return nil, err

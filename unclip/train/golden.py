@@ -199,6 +199,13 @@ def main(argv=None):
                                               "steps": 3, "eta": 0.3, "clip_x0": True},
           {"image": src}, nz, {"embeds": s["embeds"], "base": s["base"]})
 
+    nz = noise(13)
+    s = R.text_diff(models, src, "bilateral opacities", "no finding", thetas, nz, decoder_opts={"steps": 4},
+                    upsample_images=False, invert_source=True)
+    write(args.out, "text_diff_inverted", "pipeline", {"caption": "bilateral opacities", "baseline": "no finding",
+                                                       "thetas": thetas, "steps": 4, "eta": 0.0, "invert_source": True},
+          {"image": src}, nz, {"embeds": s["embeds"], "base": s["base"]})
+
 
 if __name__ == "__main__":
     main()

@@ -602,10 +602,11 @@ def vary(models, image, n, noise, caption="", eta=0.8, steps=None, guidance_scal
     return {"embed": zi, "x_T": x_T, "base": base, "images": images}
 
 
-def _slerp_sequence(models, za, zb, thetas, noise, decoder_opts, upsampler_opts, stages, upsample_images):
+def _slerp_sequence(models, za, zb, thetas, noise, decoder_opts, upsampler_opts, stages, upsample_images, x1=None):
     im = models.manifest["image"]
     zs = torch.stack([slerp(za, zb, float(th)) for th in thetas])
-    x1 = noise.normal((1, im["channels"], im["size"], im["size"]))
+    if x1 is None:
+        x1 = noise.normal((1, im["channels"], im["size"], im["size"]))
     xs = x1.repeat(len(thetas), 1, 1, 1)
     base = decode(models, zs, None, noise, x_T=xs, **(decoder_opts or {}))
     images = cascade(models, base, noise, stages, upsampler_opts) if upsample_images else base
@@ -623,9 +624,13 @@ def interpolate(models, a, b, frames, noise, decoder_opts=None, upsampler_opts=N
 
 @torch.no_grad()
 def text_diff(models, image, caption, baseline, thetas, noise, decoder_opts=None, upsampler_opts=None,
-              stages=None, upsample_images=True):
-    """Text diff: z_d = normalise(z_t - z_t0) at |z_i|, frames slerp(z_i, z_d, θ), one shared x_T."""
+              stages=None, upsample_images=True, invert_source=False):
+    """Text diff: z_d = normalise(z_t - z_t0) at |z_i|, frames slerp(z_i, z_d, θ), one shared x_T
+    (drawn, or with invert_source the DDIM inversion of the image, as in the paper's figures)."""
     zi = encode_image(models, image)[0]
     t = encode_text(models, [caption, baseline])
     zd = text_diff_direction(zi, t["embed"][0], t["embed"][1])
-    return _slerp_sequence(models, zi, zd, thetas, noise, decoder_opts, upsampler_opts, stages, upsample_images)
+    x1 = None
+    if invert_source:
+        x1 = invert_decoder(models, image, zi[None], None, (decoder_opts or {}).get("steps"))
+    return _slerp_sequence(models, zi, zd, thetas, noise, decoder_opts, upsampler_opts, stages, upsample_images, x1)
