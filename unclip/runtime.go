@@ -151,6 +151,9 @@ type RuntimeOptions struct {
 	CUDA bool
 	// CUDADevice selects the GPU.
 	CUDADevice int
+	// Spin lets idle intra-op threads spin waiting for work (lower latency, but it burns CPU
+	// that other processes on a shared machine could use); off by default.
+	Spin bool
 }
 
 func newSessionOptions(o RuntimeOptions) (*ort.SessionOptions, error) {
@@ -169,6 +172,14 @@ func newSessionOptions(o RuntimeOptions) (*ort.SessionOptions, error) {
 	if err := so.SetInterOpNumThreads(1); err != nil {
 		so.Destroy()
 		return nil, fmt.Errorf("set inter-op threads: %w", err)
+	}
+	spin := "0"
+	if o.Spin {
+		spin = "1"
+	}
+	if err := so.AddSessionConfigEntry("session.intra_op.allow_spinning", spin); err != nil {
+		so.Destroy()
+		return nil, fmt.Errorf("set thread spinning: %w", err)
 	}
 	if o.CUDA {
 		cuda, err := ort.NewCUDAProviderOptions()
