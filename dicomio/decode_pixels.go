@@ -228,9 +228,8 @@ func (l *readLayout) decodeEncapsulated(in *Instance, img *Image, outBytes int64
 	if !codec.Supported(l.ts) {
 		return &readUnsupportedTS{uid: l.ts, name: codec.Name(l.ts)}
 	}
-	if in.BitsAllocated == 1 || in.FloatPixels {
-		return fmt.Errorf("%w: %d-bit %s pixel data in %s", ErrBadPixelLayout, in.BitsAllocated,
-			map[bool]string{true: "float", false: "integer"}[in.FloatPixels], codec.Name(l.ts))
+	if in.FloatPixels {
+		return fmt.Errorf("%w: float pixel data in %s", ErrUnsupportedPixels, codec.Name(l.ts))
 	}
 	fragments := make([][]byte, len(l.fragments))
 	for i, f := range l.fragments {

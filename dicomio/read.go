@@ -77,6 +77,8 @@ func readReasonOf(err error) string {
 		return "truncated"
 	case errors.Is(err, ErrNoPixelData):
 		return "no pixel data"
+	case errors.Is(err, ErrUnsupportedPixels):
+		return "unsupported pixel format"
 	case errors.Is(err, ErrBadPixelLayout):
 		return "inconsistent image attributes"
 	case errors.Is(err, errReadPanic):

@@ -34,6 +34,9 @@ var (
 	ErrNoPixelData    = errors.New("no pixel data")
 	ErrUnsupportedTS  = errors.New("unsupported transfer syntax")
 	ErrBadPixelLayout = errors.New("inconsistent image attributes")
+	// ErrUnsupportedPixels is a pixel format the reader does not decode (float pixel data in
+	// a compressed syntax).
+	ErrUnsupportedPixels = errors.New("unsupported pixel format")
 )
 
 // readLayout is where the parts of a DICOM file are, found by walking the element headers
