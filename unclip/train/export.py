@@ -209,11 +209,14 @@ def export_bundle(out_dir, *, name, description, models, cfg, merges_path, num_m
     return manifest
 
 
-def refresh_hashes(out_dir):
-    """Recompute the SHA-256 of every file bundle.json names (after editing MODEL_CARD.md)."""
+def refresh_hashes(out_dir, add=()):
+    """Recompute the SHA-256 of every file bundle.json names (after editing MODEL_CARD.md), adding
+    the files in add (paths relative to out_dir) to the top-level "files" map."""
     p = os.path.join(out_dir, "bundle.json")
     with open(p) as fh:
         m = json.load(fh)
+    for f in add:
+        m.setdefault("files", {})[f] = ""
     for k, e in m["components"].items():
         for x in (e if isinstance(e, list) else [e]):
             x["sha256"] = sha256(os.path.join(out_dir, x["file"]))

@@ -38,8 +38,8 @@ STAGES = ["clip", "prior", "ar_prior", "decoder", "upsampler"]
 
 RECIPES = {
     "quick": dict(config="quick", num_merges=400, aug_copies=2, ckpt_secs=60, ema=0.99, threads=2,
-                  steps=dict(clip=40, prior=60, ar_prior=40, decoder=60, upsampler=30),
-                  batch=dict(clip=32, prior=64, ar_prior=64, decoder=16, upsampler=16),
+                  steps=dict(clip=30, prior=40, ar_prior=20, decoder=30, upsampler=15),
+                  batch=dict(clip=32, prior=32, ar_prior=32, decoder=8, upsampler=8),
                   lr=dict(clip=1e-3, prior=1e-3, ar_prior=1e-3, decoder=5e-4, upsampler=5e-4),
                   sampling=dict(prior=10, decoder=20, upsampler=5)),
     "cpu": dict(config="cpu", num_merges=2000, aug_copies=8, ckpt_secs=180, ema=0.995, threads=1,
@@ -175,6 +175,22 @@ class Run:
         model.load_state_dict(ema)
         model.eval()
         return ck
+
+
+def hardware():
+    """CPU model and core count (or the GPU's name) for the model card."""
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores (shared with other work)"
 
 
 # ----------------------------------------------------------------------------- the recipe
@@ -374,7 +390,8 @@ def main(argv=None):
                "train_seconds": round(train_s, 1), "num_train_images": N, "num_merges": len(merges),
                "params": {k: models.count_params(m) for k, m in ms.items()},
                "ar_explained_variance": tables["explained_variance"], "device": str(device),
-               "threads": args.threads, "config": cfg}
+               "threads": args.threads, "hardware": hardware(), "config": cfg,
+               "command": "/usr/bin/python3 unclip/train/train.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     with open(os.path.join(rdir, "summary.json"), "w") as fh:
         json.dump(summary, fh, indent=1)
     log(f"training done: {train_s/60:.1f} min of stage time")
@@ -397,7 +414,8 @@ def main(argv=None):
     export.export_bundle(out, name=os.path.basename(os.path.abspath(out)),
                          description=f"unCLIP trained on chest radiographs (recipe {kind})",
                          models=ms, cfg=cfg, merges_path=merges_path, num_merges=len(merges), stats=stats,
-                         ar_tables=tables, diffusion=diff, model_card=card)
+                         ar_tables=tables, diffusion=diff, model_card=card,
+                         training={k: v for k, v in summary.items() if k != "config"})
     torch.save({"cfg": cfg, "vocab_size": tok.vocab_size, "state": {k: m.state_dict() for k, m in ms.items()}},
                os.path.join(rdir, "models.pt"))
     size = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))
