@@ -18,6 +18,12 @@ import (
 // FormatVersion is the bundle format this package reads (docs/bundle.md).
 const FormatVersion = 1
 
+// Sanity bounds on manifest numbers (a corrupt manifest must not make the runtime allocate wildly).
+const (
+	maxTimesteps = 100_000
+	maxImageSize = 8192
+)
+
 // ManifestName is the name of a bundle's manifest file.
 const ManifestName = "bundle.json"
 
@@ -226,8 +232,8 @@ func (m *Manifest) Validate() error {
 			bad("clip.%s has %d values, want embed_dim %d", name, len(v), d)
 		}
 	}
-	if m.Image.Size <= 0 || m.Image.Channels <= 0 {
-		bad("image.size and image.channels must be positive")
+	if m.Image.Size <= 0 || m.Image.Size > maxImageSize || m.Image.Channels <= 0 || m.Image.Channels > 4 {
+		bad("image.size must be in 1..%d and image.channels in 1..4", maxImageSize)
 	}
 	if m.Image.CLIPSize <= 0 {
 		m.Image.CLIPSize = m.Image.Size
@@ -282,8 +288,8 @@ func (m *Manifest) Validate() error {
 		if u.Diffusion == nil {
 			bad("components.upsamplers[%d].diffusion is required", i)
 		}
-		if u.InSize <= 0 || u.OutSize <= 0 {
-			bad("components.upsamplers[%d]: in_size and out_size must be positive", i)
+		if u.InSize <= 0 || u.OutSize <= 0 || u.OutSize > maxImageSize {
+			bad("components.upsamplers[%d]: in_size and out_size must be in 1..%d", i, maxImageSize)
 		}
 	}
 	if c.ARPrior != nil {
@@ -307,8 +313,8 @@ func (s *DiffusionSpec) validate() error {
 	default:
 		return fmt.Errorf("parameterization %q is not supported (eps, x0 or v)", s.Parameterization)
 	}
-	if s.Timesteps < 2 {
-		return fmt.Errorf("timesteps %d must be at least 2", s.Timesteps)
+	if s.Timesteps < 2 || s.Timesteps > maxTimesteps {
+		return fmt.Errorf("timesteps %d must be in 2..%d", s.Timesteps, maxTimesteps)
 	}
 	if s.SamplingSteps < 1 || s.SamplingSteps > s.Timesteps {
 		return fmt.Errorf("sampling_steps %d must be in 1..%d", s.SamplingSteps, s.Timesteps)

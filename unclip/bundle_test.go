@@ -131,3 +131,22 @@ func TestLoadBundleFailures(t *testing.T) {
 		})
 	}
 }
+
+// FuzzReadManifest: no manifest, however corrupt, panics the loader.
+func FuzzReadManifest(f *testing.F) {
+	raw, err := os.ReadFile(filepath.Join("..", "testdata", "bundles", "tiny", ManifestName))
+	if err == nil {
+		f.Add(raw)
+	}
+	f.Add([]byte(`{"format_version":1,"components":{"decoder":{"diffusion":{"schedule":"cosine","timesteps":1e9}}}}`))
+	f.Add([]byte(`{"components":{"ar_prior":{"ar":{"kept_dims":3}}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fsys := fstest.MapFS{ManifestName: &fstest.MapFile{Data: data}}
+		m, err := ReadManifest(fsys, "fuzz")
+		if err != nil {
+			return
+		}
+		_ = m.FileList()
+		_ = m.CheckFiles(fsys)
+	})
+}
