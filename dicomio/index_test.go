@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -156,5 +157,46 @@ func TestScanFindsDuplicates(t *testing.T) {
 	}
 	if s.TransferSyntaxes[TSImplicitLittle] != 1 || s.TransferSyntaxes[TSExplicitLittle] != 2 {
 		t.Errorf("transfer syntaxes %v", s.TransferSyntaxes)
+	}
+}
+
+// TestScanMemoryFlat scans many images with pixel hashing and checks, with the collector
+// forced at intervals, that the live heap does not grow with the number of files: the scan
+// keeps no data sets or pixels.
+func TestScanMemoryFlat(t *testing.T) {
+	dir := t.TempDir()
+	const files = 120
+	for i := range files {
+		data := readTestFile(t, readSynth{rows: 256, cols: 256, bits: 16, seed: i, sop: "1.2.3.5." + itoa(i+1)})
+		if err := os.WriteFile(filepath.Join(dir, "im"+itoa(i)+".dcm"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapAlloc
+	var peak uint64
+	idx := NewIndex()
+	n := 0
+	err := Scan(context.Background(), []string{dir}, ScanOptions{PixelHash: true}, func(rec Record) error {
+		idx.Add(rec)
+		n++
+		if n%10 == 0 {
+			runtime.GC()
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapAlloc)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := idx.Summary(); s.Images != files {
+		t.Fatalf("scanned %d images, want %d", s.Images, files)
+	}
+	// 120 files of 128 KiB of pixels: holding them would add 15 MiB.
+	if grow := int64(peak) - int64(base); grow > 4<<20 {
+		t.Errorf("live heap grew by %d KiB while scanning %d files", grow>>10, files)
 	}
 }
