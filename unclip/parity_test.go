@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -299,4 +300,34 @@ func runGolden(ctx context.Context, p *Pipeline, g *goldenCase, prm goldenParams
 		return map[string][]float64{"embeds": f64s(s.ImageEmbeds), "base": f64s(s.Base.Data)}, nil
 	}
 	return nil, fmt.Errorf("unknown golden case %q", g.Case)
+}
+
+// TestGoldenUpToDate regenerates the golden files with golden.py into a temporary folder and
+// requires them to equal the committed ones (a re-exported tiny bundle needs new golden files).
+// It needs PyTorch; run with AUGMENT_LONG=1 (make test-long).
+func TestGoldenUpToDate(t *testing.T) {
+	if os.Getenv("AUGMENT_LONG") == "" {
+		t.Skip("set AUGMENT_LONG=1 to regenerate the golden files with PyTorch")
+	}
+	if err := exec.Command("/usr/bin/python3", "-c", "import torch, pydicom").Run(); err != nil {
+		t.Skip("PyTorch or pydicom is not available to /usr/bin/python3 (make train-deps)")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command("/usr/bin/python3", filepath.Join("train", "golden.py"), "--out", dir)
+	cmd.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("golden.py: %v\n%s", err, out)
+	}
+	committed, _ := filepath.Glob(filepath.Join(goldenDir, "*.json"))
+	fresh, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(committed) != len(fresh) {
+		t.Fatalf("%d committed golden files, golden.py writes %d", len(committed), len(fresh))
+	}
+	for _, path := range committed {
+		want, _ := os.ReadFile(path)
+		got, err := os.ReadFile(filepath.Join(dir, filepath.Base(path)))
+		if err != nil || string(got) != string(want) {
+			t.Errorf("%s is out of date: rerun /usr/bin/python3 unclip/train/golden.py", filepath.Base(path))
+		}
+	}
 }
