@@ -58,6 +58,16 @@ $(STAMP)/train: Makefile | $(STAMP)
 	fi
 	@touch $@
 
+# The default model bundle unclip/bundles/cxr-tiny: train on ../shared/data/cxr/train (CPU recipe,
+# resumable), export, evaluate on val (docs/training.md).
+models: train-deps
+	OPENBLAS_NUM_THREADS=1 /usr/bin/python3 unclip/train/train.py
+	OPENBLAS_NUM_THREADS=1 /usr/bin/python3 unclip/train/eval.py --bundle unclip/bundles/cxr-tiny --batch 50 --card
+
+# Every training stage for a few steps (about a minute): a smoke test of the kit.
+models-quick: train-deps
+	OPENBLAS_NUM_THREADS=1 /usr/bin/python3 unclip/train/train.py --quick --fresh
+
 build: setup
 	$(GO) build -o $(BIN) ./cmd/augment
 
