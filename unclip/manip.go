@@ -67,7 +67,8 @@ func (p *Pipeline) Generate(ctx context.Context, captions []string, noise Noise,
 type VaryOptions struct {
 	// Caption conditions inversion and decoding ("" = none: text dropped).
 	Caption string
-	// Inversion overrides the inversion's steps (0: the decoder's sampling steps as for Decoder).
+	// Decoder sets the steps (shared by the inversion and the decoding, so that η = 0 reconstructs)
+	// and the guidance of the decoding; its Sampler and Eta are ignored (DDIM with Eta below).
 	Decoder DiffusionOptions
 	// Eta of the decoding (nil: 0.8). η = 0 reconstructs the image.
 	Eta        *float64
