@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"sort"
 	"sync"
 )
@@ -47,7 +49,7 @@ type ScanOptions struct {
 // ScanFile reads one file: a DICOM instance by content, a report sidecar, or another file.
 func ScanFile(path string, opt ScanOptions) Record {
 	rec := Record{Instance: Instance{Path: path}}
-	isDICOM, err := IsDICOMFile(path)
+	data, isDICOM, err := scanReadFile(path, opt.Read.maxBytes())
 	if err != nil {
 		rec.Kind, rec.Err = KindError, readFail(path, err)
 		return rec
@@ -66,16 +68,9 @@ func ScanFile(path string, opt ScanOptions) Record {
 		return rec
 	}
 	pixels := opt.PixelHash || opt.Decode
-	var in Instance
-	var img *Image
-	data, err := readFileBounded(path, opt.Read.maxBytes())
-	if err != nil {
-		in, err = Instance{Path: path}, readFail(path, err)
-	} else {
-		in, img, err = ReadBytes(data, path, opt.Read, pixels)
-		if pixels && errors.Is(err, ErrNoPixelData) && !in.HasPixels {
-			err = nil // a report or a directory: nothing to decode
-		}
+	in, img, err := ReadBytes(data, path, opt.Read, pixels)
+	if pixels && errors.Is(err, ErrNoPixelData) && !in.HasPixels {
+		err = nil // a report or a directory: nothing to decode
 	}
 	rec.Instance = in
 	switch {
@@ -90,6 +85,36 @@ func ScanFile(path string, opt ScanOptions) Record {
 		}
 	}
 	return rec
+}
+
+// scanReadFile opens a file once: it sniffs the first bytes and, when the file is DICOM,
+// reads the whole of it (refusing files over limit).
+func scanReadFile(path string, limit int64) ([]byte, bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, false, err
+	}
+	head := make([]byte, min(st.Size(), 132))
+	if _, err := io.ReadFull(f, head); err != nil {
+		return nil, false, err
+	}
+	if !sniffDICOM(head) {
+		return nil, false, nil
+	}
+	if st.Size() > limit {
+		return nil, true, fmt.Errorf("file of %d bytes %w of %d bytes", st.Size(), ErrTooLarge, limit)
+	}
+	data := make([]byte, st.Size())
+	copy(data, head)
+	if _, err := io.ReadFull(f, data[len(head):]); err != nil {
+		return nil, true, err
+	}
+	return data, true, nil
 }
 
 // Scan walks paths and reads every file with a small pool of workers, calling fn with one
