@@ -94,21 +94,33 @@ func medianMillis(fn func(), iters int) float64 {
 	return d[iters/2]
 }
 
-// BenchmarkVsTorch compares Go+ONNX Runtime with PyTorch eager on the same exported tiny weights,
+// BenchmarkVsTorch compares Go+ONNX Runtime with PyTorch eager on the same exported weights
+// ($AUGMENT_BENCH_BUNDLE, default the tiny bundle; PyTorch rebuilds its modules from the graphs),
 // same thread count, same machine, in the same run (unclip/train/bench_torch.py), and reports
-// torch/go ratios (> 1: Go is faster).
+// torch/go ratios (> 1: Go is faster). $AUGMENT_BENCH_ITERS sets the timed samples (default 20).
 func BenchmarkVsTorch(b *testing.B) {
-	p := openBench(b, tinyBundleDir)
+	dir := tinyBundleDir
+	if env := os.Getenv("AUGMENT_BENCH_BUNDLE"); env != "" {
+		dir = env
+	}
+	p := openBench(b, dir)
 	script := filepath.Join("train", "bench_torch.py")
 	if err := exec.Command("/usr/bin/python3", "-c", "import torch").Run(); err != nil {
 		b.Skip("PyTorch is not available to /usr/bin/python3 (make train-deps)")
 	}
 	step, sample := decoderStepFunc(b, p), sampleFunc(b, p)
-	const iters = 20
+	iters := 20
+	if n, err := strconv.Atoi(os.Getenv("AUGMENT_BENCH_ITERS")); err == nil && n > 0 {
+		iters = n
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for b.Loop() {
 		goStep := medianMillis(step, iters*5)
 		goSample := medianMillis(sample, iters)
-		cmd := exec.Command("/usr/bin/python3", script, "--threads", strconv.Itoa(benchThreads()), "--iters", strconv.Itoa(iters))
+		cmd := exec.Command("/usr/bin/python3", script, "--bundle", abs, "--threads", strconv.Itoa(benchThreads()), "--iters", strconv.Itoa(iters))
 		cmd.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS="+strconv.Itoa(benchThreads()))
 		out, err := cmd.Output()
 		if err != nil {
@@ -127,8 +139,8 @@ func BenchmarkVsTorch(b *testing.B) {
 		b.ReportMetric(goSample, "go-sample-ms")
 		b.ReportMetric(py.Sample, "torch-sample-ms")
 		b.ReportMetric(py.Sample/goSample, "sample-torch/go")
-		b.Logf("threads %d: decoder step Go+ORT %.3f ms, PyTorch %.3f ms (ratio torch/go %.2f); full sample Go+ORT %.2f ms, PyTorch %.2f ms (ratio %.2f)",
-			benchThreads(), goStep, py.Step, py.Step/goStep, goSample, py.Sample, py.Sample/goSample)
+		b.Logf("bundle %s, threads %d: decoder step Go+ORT %.3f ms, PyTorch %.3f ms (ratio torch/go %.2f); full sample Go+ORT %.2f ms, PyTorch %.2f ms (ratio %.2f)",
+			p.Bundle.Manifest.Name, benchThreads(), goStep, py.Step, py.Step/goStep, goSample, py.Sample, py.Sample/goSample)
 	}
 }
 

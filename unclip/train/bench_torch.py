@@ -1,4 +1,4 @@
-"""Time the PyTorch (eager) reference on the tiny bundle's weights, for the Go benchmarks.
+"""Time the PyTorch (eager) reference on a bundle's weights (default: the tiny bundle), for the Go benchmarks.
 
 Prints one JSON line: milliseconds per decoder step (one guided evaluation: a doubled batch of 2)
 and per full sample (text -> prior -> decoder -> both upsamplers, one caption, the bundle's default
@@ -19,6 +19,7 @@ sys.path.insert(0, HERE)
 
 import torch  # noqa: E402
 
+import export  # noqa: E402
 import reference as R  # noqa: E402
 import tiny  # noqa: E402
 
@@ -40,7 +41,10 @@ def main(argv=None):
     ap.add_argument("--iters", type=int, default=20)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    _, modules = tiny.build_tiny_models(seed=0)
+    with open(os.path.join(args.bundle, "bundle.json")) as f:
+        has_training = "training" in json.load(f)
+    # the very weights of the bundle: rebuilt from its ONNX graphs, or the tiny seed-0 modules
+    _, modules = export.load_torch(args.bundle) if has_training else tiny.build_tiny_models(seed=0)
     models = R.Models.from_bundle(args.bundle, modules)
     im = models.manifest["image"]
     C, S = im["channels"], im["size"]

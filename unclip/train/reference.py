@@ -300,7 +300,8 @@ class Models:
         self.manifest = manifest
         self.tok = tokenizer
         for v in modules.values():
-            v.eval()
+            if v is not None:  # a bundle without a prior has none
+                v.eval()
 
     @classmethod
     def from_bundle(cls, bundle_dir, modules):
