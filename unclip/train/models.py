@@ -29,7 +29,7 @@ NEG = -1.0e4  # additive attention bias for masked keys (finite: no NaN in ONNX 
 def timestep_embedding(t, dim, max_period=10000.0):
     """Sinusoidal embedding of integer timesteps t [B] -> [B, dim]."""
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / half)
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
     args = t.to(torch.float32)[:, None] * freqs[None, :]
     emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
     if dim % 2:
@@ -165,7 +165,7 @@ class ClipModel(nn.Module):
         zi = F.normalize(self.image(images), dim=-1)
         zt = F.normalize(self.text(tokens)[0], dim=-1)
         logits = self.logit_scale.clamp(max=math.log(100.0)).exp() * zi @ zt.t()
-        labels = torch.arange(len(images))
+        labels = torch.arange(len(images), device=images.device)
         return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels))
 
 
