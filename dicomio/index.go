@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"sort"
 	"sync"
 )
@@ -49,12 +47,13 @@ type ScanOptions struct {
 // ScanFile reads one file: a DICOM instance by content, a report sidecar, or another file.
 func ScanFile(path string, opt ScanOptions) Record {
 	rec := Record{Instance: Instance{Path: path}}
-	data, isDICOM, err := scanReadFile(path, opt.Read.maxBytes())
+	src, err := readOpen(path)
 	if err != nil {
 		rec.Kind, rec.Err = KindError, readFail(path, err)
 		return rec
 	}
-	if !isDICOM {
+	defer src.close()
+	if !src.isDICOM {
 		if IsReportSidecar(path) {
 			reports, err := ReadReportSidecar(path)
 			if err != nil {
@@ -68,7 +67,7 @@ func ScanFile(path string, opt ScanOptions) Record {
 		return rec
 	}
 	pixels := opt.PixelHash || opt.Decode
-	in, img, err := ReadBytes(data, path, opt.Read, pixels)
+	in, img, err := src.read(opt.Read, pixels)
 	if pixels && errors.Is(err, ErrNoPixelData) && !in.HasPixels {
 		err = nil // a report or a directory: nothing to decode
 	}
@@ -85,36 +84,6 @@ func ScanFile(path string, opt ScanOptions) Record {
 		}
 	}
 	return rec
-}
-
-// scanReadFile opens a file once: it sniffs the first bytes and, when the file is DICOM,
-// reads the whole of it (refusing files over limit).
-func scanReadFile(path string, limit int64) ([]byte, bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, false, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, false, err
-	}
-	head := make([]byte, min(st.Size(), 132))
-	if _, err := io.ReadFull(f, head); err != nil {
-		return nil, false, err
-	}
-	if !sniffDICOM(head) {
-		return nil, false, nil
-	}
-	if st.Size() > limit {
-		return nil, true, fmt.Errorf("file of %d bytes %w of %d bytes", st.Size(), ErrTooLarge, limit)
-	}
-	data := make([]byte, st.Size())
-	copy(data, head)
-	if _, err := io.ReadFull(f, data[len(head):]); err != nil {
-		return nil, true, err
-	}
-	return data, true, nil
 }
 
 // Scan walks paths and reads every file with a small pool of workers, calling fn with one

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime/debug"
 	"strings"
 
@@ -141,42 +140,16 @@ func ReadImage(path string, opt ReadOptions) (Instance, *Image, error) {
 	return readPath(path, opt, true)
 }
 
-func readPath(path string, opt ReadOptions, pixels bool) (Instance, *Image, error) {
-	data, err := readFileBounded(path, opt.maxBytes())
-	if err != nil {
-		return Instance{Path: path}, nil, readFail(path, err)
-	}
-	return ReadBytes(data, path, opt, pixels)
-}
-
-// readFileBounded reads a whole file after checking its size against the limit.
-func readFileBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("is a directory: %w", ErrNotDICOM)
-	}
-	if st.Size() > limit {
-		return nil, fmt.Errorf("file of %d bytes %w of %d bytes", st.Size(), ErrTooLarge, limit)
-	}
-	data := make([]byte, st.Size())
-	if _, err := io.ReadFull(f, data); err != nil {
-		return nil, err
-	}
-	return data, nil
-}
-
 // ReadBytes reads a DICOM file held in memory; path only names it in errors and in the
 // returned Instance. With pixels it also decodes the pixel data. It never panics: a panic in
 // the DICOM library becomes an error naming the file.
 func ReadBytes(data []byte, path string, opt ReadOptions, pixels bool) (in Instance, img *Image, err error) {
+	return readBytes(data, path, opt, pixels, false)
+}
+
+// readBytes is ReadBytes; partial says that data is only the start of the file (metadata
+// reads), so running out of bytes is ErrTruncated and pixel data is not walked.
+func readBytes(data []byte, path string, opt ReadOptions, pixels, partial bool) (in Instance, img *Image, err error) {
 	in.Path = path
 	defer func() {
 		if r := recover(); r != nil {
@@ -192,7 +165,7 @@ func ReadBytes(data []byte, path string, opt ReadOptions, pixels bool) (in Insta
 	if int64(len(data)) > opt.maxBytes() {
 		return in, nil, readFail(path, fmt.Errorf("file of %d bytes %w of %d bytes", len(data), ErrTooLarge, opt.maxBytes()))
 	}
-	l, err := readLayoutOf(data, opt.maxBytes())
+	l, err := readLayoutOf(data, opt.maxBytes(), partial, pixels)
 	if err != nil {
 		return in, nil, readFail(path, err)
 	}

@@ -67,6 +67,11 @@ type readLayout struct {
 	// type, encoded implicit VR little endian as the standard says). The library would read
 	// their items in the data set's encoding, so they are cut from what it parses.
 	unCuts [][2]int64
+	// prefix says data holds only the start of the file: running out of bytes is
+	// ErrTruncated (the caller reads more).
+	prefix bool
+	// skipPixels stops the walk at Pixel Data without walking its fragments (metadata reads).
+	skipPixels bool
 }
 
 // readExplicitLong lists the VRs whose explicit encoding has a 4-byte length, exactly as the
@@ -89,7 +94,7 @@ func readVRValid(b0, b1 byte) bool {
 // is that long) looks like DICOM: "DICM" after a 128-byte preamble, or a data set that starts
 // with a plausible element (a group 0002 or 0008 tag, in explicit or implicit VR).
 func sniffDICOM(prefix []byte) bool {
-	if len(prefix) >= 132 && string(prefix[128:132]) == "DICM" {
+	if len(prefix) >= 132 && string(prefix[128:132]) == "DICM" || len(prefix) >= 4 && string(prefix[:4]) == "DICM" {
 		return true
 	}
 	_, _, ok := readGuessSyntax(prefix)
@@ -132,8 +137,8 @@ func readTSEncoding(ts string) (binary.ByteOrder, bool) {
 
 // readLayoutOf walks the file in src (size bytes) and returns its layout. maxBytes bounds
 // the inflated size of a deflated data set.
-func readLayoutOf(src []byte, maxBytes int64) (*readLayout, error) {
-	l := &readLayout{meta: map[uint16]string{}, charsetUN: -1}
+func readLayoutOf(src []byte, maxBytes int64, partial, pixels bool) (*readLayout, error) {
+	l := &readLayout{meta: map[uint16]string{}, charsetUN: -1, prefix: partial, skipPixels: partial || !pixels}
 	off := 0
 	switch {
 	case len(src) >= 132 && string(src[128:132]) == "DICM":
@@ -242,6 +247,9 @@ func (l *readLayout) walkTop() error {
 	if err != nil {
 		return err
 	}
+	if l.prefix && pix < 0 {
+		return fmt.Errorf("attributes continue past the bytes read: %w", ErrTruncated)
+	}
 	l.attrEnd = end
 	if pix >= 0 {
 		l.attrEnd = pix
@@ -289,7 +297,7 @@ func (l *readLayout) walk(off, end int64, bo binary.ByteOrder, implicit, inItem 
 	}
 	b := l.data
 	for off < end {
-		if depth == 0 && end-off < 8 {
+		if depth == 0 && end-off < 8 && !l.prefix {
 			// Trailing bytes too short for an element header: ignored, as other readers do.
 			return off, -1, nil
 		}
@@ -409,6 +417,14 @@ func (l *readLayout) pixelElement(tg uint32, vr string, vl uint32, valStart int6
 	l.pixelTag, l.pixelVR, l.pixelStart = tg, vr, valStart
 	b := l.data
 	end := int64(len(b))
+	if l.skipPixels {
+		// Metadata only: where the pixels are is enough.
+		l.pixelLen = int64(vl)
+		if vl == readUndefinedLength {
+			l.pixelLen = -1
+		}
+		return nil
+	}
 	if vl != readUndefinedLength {
 		l.pixelLen = int64(vl)
 		l.pixelAvail = min(int64(vl), end-valStart)

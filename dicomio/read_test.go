@@ -324,3 +324,50 @@ func TestIsDICOMFile(t *testing.T) {
 		}
 	}
 }
+
+// TestReadInstancePartial reads metadata from files larger than the first chunk: attributes
+// after a large element are found (the read grows), and pixel data is never needed — not
+// even when its fragments are corrupt.
+func TestReadInstancePartial(t *testing.T) {
+	dir := t.TempDir()
+	big := readSynthElem{group: 0x0009, elem: 0x1010, vr: "OB", value: make([]byte, 3*readMetaChunk)}
+	withBig := readTestFile(t, readSynth{rows: 512, cols: 512, bits: 16,
+		attrs: []readSynthElem{big, rsStr(0x0010, 0x0040, "CS", "F"), rsStr(0x0018, 0x5101, "CS", "LL")}})
+	corrupt := readTestFile(t, readSynth{rows: 4, cols: 4, bits: 8, ts: "1.2.840.10008.1.2.4.50", noPixels: true,
+		attrs: []readSynthElem{rsUS(0x0028, 0x0010, 4, binary.LittleEndian), rsUS(0x0028, 0x0011, 4, binary.LittleEndian),
+			rsUS(0x0028, 0x0100, 8, binary.LittleEndian), rsStr(0x0010, 0x0040, "CS", "M")}})
+	corrupt = append(corrupt, 0xE0, 0x7F, 0x10, 0x00, 'O', 'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0, 0)
+	cases := []struct {
+		name, sex string
+		data      []byte
+		imageErr  error
+	}{
+		{"attributes after a large element", "F", withBig, nil},
+		{"corrupt fragments", "M", corrupt, ErrTruncated},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-")+".dcm")
+			if err := os.WriteFile(p, c.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			in, err := ReadInstance(p, ReadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if in.Demographics.Sex != c.sex || !in.HasPixels {
+				t.Errorf("sex %q has pixels %v, want %q and true", in.Demographics.Sex, in.HasPixels, c.sex)
+			}
+			_, im, err := ReadImage(p, ReadOptions{})
+			if c.imageErr != nil {
+				if !errors.Is(err, c.imageErr) {
+					t.Errorf("ReadImage error %v, want %v", err, c.imageErr)
+				}
+				return
+			}
+			if err != nil || im.Len() != 512*512 {
+				t.Errorf("ReadImage: %v", err)
+			}
+		})
+	}
+}

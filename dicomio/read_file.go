@@ -1,0 +1,97 @@
+package dicomio
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// readMetaChunk is how much of a file a metadata read starts with; it grows 4× while the
+// attributes before Pixel Data are not all in.
+const readMetaChunk = 256 << 10
+
+// readSource is an open file whose first bytes have been sniffed.
+type readSource struct {
+	path    string
+	f       *os.File
+	size    int64
+	head    []byte
+	isDICOM bool
+}
+
+// readOpen opens path and sniffs its first bytes.
+func readOpen(path string) (*readSource, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if st.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("is a directory: %w", ErrNotDICOM)
+	}
+	src := &readSource{path: path, f: f, size: st.Size()}
+	src.head = make([]byte, min(src.size, 132))
+	if _, err := io.ReadFull(f, src.head); err != nil {
+		f.Close()
+		return nil, err
+	}
+	src.isDICOM = sniffDICOM(src.head)
+	return src, nil
+}
+
+func (s *readSource) close() { s.f.Close() }
+
+// readPrefix returns the first n bytes of the file.
+func (s *readSource) readPrefix(n int64) ([]byte, error) {
+	buf := make([]byte, n)
+	copy(buf, s.head)
+	if n > int64(len(s.head)) {
+		if _, err := s.f.ReadAt(buf[len(s.head):], int64(len(s.head))); err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
+// read reads the instance; without pixels it reads only as much of the file as the
+// attributes before Pixel Data take.
+func (s *readSource) read(opt ReadOptions, pixels bool) (Instance, *Image, error) {
+	if s.size > opt.maxBytes() {
+		return Instance{Path: s.path}, nil, readFail(s.path, fmt.Errorf("file of %d bytes %w of %d bytes", s.size, ErrTooLarge, opt.maxBytes()))
+	}
+	n := s.size
+	if !pixels {
+		n = min(s.size, readMetaChunk)
+	}
+	for {
+		data, err := s.readPrefix(n)
+		if err != nil {
+			return Instance{Path: s.path}, nil, readFail(s.path, err)
+		}
+		partial := n < s.size
+		in, img, err := readBytes(data, s.path, opt, pixels, partial)
+		if err == nil || !partial || !errors.Is(err, ErrTruncated) {
+			return in, img, err
+		}
+		n = min(s.size, 4*n)
+	}
+}
+
+// readPath reads the file at path.
+func readPath(path string, opt ReadOptions, pixels bool) (Instance, *Image, error) {
+	src, err := readOpen(path)
+	if err != nil {
+		return Instance{Path: path}, nil, readFail(path, err)
+	}
+	defer src.close()
+	if !src.isDICOM {
+		return Instance{Path: path}, nil, readFail(path, ErrNotDICOM)
+	}
+	return src.read(opt, pixels)
+}
