@@ -108,3 +108,26 @@ func TestQuickTrainingExportsLoadableBundle(t *testing.T) {
 		t.Errorf("generated image is constant (%g..%g)", lo, hi)
 	}
 }
+
+// TestPythonKitUnitTests runs the kit's Python unit tests (test_kit.py): tokenizer against OpenAI's
+// reference, Fréchet distance and PRDC on known distributions, captions, augmentation without
+// flips, schedule against the reference samplers, AR tables, export and reload of the tiny bundle.
+func TestPythonKitUnitTests(t *testing.T) {
+	if _, err := os.Stat(python); err != nil {
+		t.Skipf("%s is missing: the training kit needs Debian's python3 (make train-deps)", python)
+	}
+	if out, err := exec.Command(python, "-c", "import torch, onnx, pydicom").CombinedOutput(); err != nil {
+		t.Skipf("%s lacks torch/onnx/pydicom (run make train-deps): %s", python, lastLine(string(out)))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, "-m", "unittest", "test_kit")
+	cmd.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("python -m unittest test_kit: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "OK") {
+		t.Fatalf("unexpected unittest output:\n%s", out)
+	}
+}
