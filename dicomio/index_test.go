@@ -200,3 +200,41 @@ func TestScanMemoryFlat(t *testing.T) {
 		t.Errorf("live heap grew by %d KiB while scanning %d files", grow>>10, files)
 	}
 }
+
+// TestWalkFiles checks recursion, lexical order, links to files and a missing path.
+func TestWalkFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{"b/2", "a", "b/1", "c/d/e"} {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(dir, "a"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "c"), filepath.Join(dir, "dirlink")); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err := WalkFiles(context.Background(), []string{dir, filepath.Join(dir, "a")}, func(p string) error {
+		rel, _ := filepath.Rel(dir, p)
+		got = append(got, rel)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "a,b/1,b/2,c/d/e,link,a"; strings.Join(got, ",") != want {
+		t.Errorf("walked %s, want %s", strings.Join(got, ","), want)
+	}
+	if err := WalkFiles(context.Background(), []string{filepath.Join(dir, "missing")}, func(string) error { return nil }); err == nil {
+		t.Error("no error for a missing path")
+	}
+	if n, err := CountFiles(context.Background(), []string{dir}); err != nil || n != 5 {
+		t.Errorf("CountFiles %d %v, want 5", n, err)
+	}
+}

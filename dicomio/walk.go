@@ -10,7 +10,8 @@ import (
 )
 
 // WalkFiles calls fn for every regular file under paths (files, or folders walked
-// recursively, in lexical order). A DICOMDIR is optional: files are found by walking, and a
+// recursively, in lexical order; symbolic links to files are followed, links to folders are
+// not). A DICOMDIR is optional: files are found by walking, and a
 // DICOMDIR met on the way is reported like any other file. fn's error stops the walk; a
 // path that does not exist is an error.
 func WalkFiles(ctx context.Context, paths []string, fn func(path string) error) error {
@@ -37,6 +38,12 @@ func WalkFiles(ctx context.Context, paths []string, fn func(path string) error) 
 			}
 			if d.Type().IsRegular() {
 				return fn(path)
+			}
+			if d.Type()&fs.ModeSymlink != 0 {
+				// A link to a file is read (links to folders are not followed: no cycles).
+				if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
+					return fn(path)
+				}
 			}
 			return nil
 		})
