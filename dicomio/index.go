@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -16,7 +18,7 @@ const (
 	KindInstance  RecordKind = "instance"  // a DICOM instance (image, report, ...)
 	KindDirectory RecordKind = "dicomdir"  // a DICOMDIR
 	KindSidecar   RecordKind = "sidecar"   // a JSON-lines file of reports keyed by Study Instance UID
-	KindNotDICOM  RecordKind = "not-dicom" // any other file; skipped
+	KindNotDICOM  RecordKind = "not-dicom" // any other file not named .dcm; skipped
 	KindError     RecordKind = "error"     // a DICOM file that could not be read or decoded
 )
 
@@ -63,6 +65,11 @@ func ScanFile(path string, opt ScanOptions) Record {
 			rec.Kind, rec.Reports = KindSidecar, reports
 			return rec
 		}
+		if scanNamedDICOM(path) {
+			// Named like DICOM but not DICOM by content: worth reporting.
+			rec.Kind, rec.Err = KindError, readFail(path, fmt.Errorf("%w: no DICM prefix and no plausible data set", ErrNotDICOM))
+			return rec
+		}
 		rec.Kind = KindNotDICOM
 		return rec
 	}
@@ -84,6 +91,15 @@ func ScanFile(path string, opt ScanOptions) Record {
 		}
 	}
 	return rec
+}
+
+// scanNamedDICOM reports whether the file name says DICOM (.dcm, .dicom, .dic).
+func scanNamedDICOM(path string) bool {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".dcm", ".dicom", ".dic":
+		return true
+	}
+	return false
 }
 
 // Scan walks paths and reads every file with a small pool of workers, calling fn with one

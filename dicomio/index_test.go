@@ -126,7 +126,7 @@ func TestScanFindsDuplicates(t *testing.T) {
 	a := readTestFile(t, readSynth{rows: 8, cols: 8, bits: 16, signed: true, ts: TSExplicitLittle, sop: "1.2.3.4.1"})
 	b := readTestFile(t, readSynth{rows: 8, cols: 8, bits: 16, signed: true, ts: TSImplicitLittle, sop: "1.2.3.4.2"})
 	c := readTestFile(t, readSynth{rows: 8, cols: 8, bits: 16, signed: true, ts: TSExplicitLittle, sop: "1.2.3.4.3", seed: 7})
-	for name, data := range map[string][]byte{"a.dcm": a, "b": b, "sub/c.dcm": c, "notes.txt": []byte("not dicom")} {
+	for name, data := range map[string][]byte{"a.dcm": a, "b": b, "sub/c.dcm": c, "notes.txt": []byte("not dicom"), "sub/d.dcm": []byte("not dicom either")} {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
@@ -145,12 +145,12 @@ func TestScanFindsDuplicates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(order, ","); got != "a.dcm,b,notes.txt,c.dcm" {
-		t.Errorf("records in order %s, want walk order a.dcm,b,notes.txt,c.dcm", got)
+	if got := strings.Join(order, ","); got != "a.dcm,b,notes.txt,c.dcm,d.dcm" {
+		t.Errorf("records in order %s, want walk order a.dcm,b,notes.txt,c.dcm,d.dcm", got)
 	}
 	s := idx.Summary()
-	if s.Instances != 3 || s.NotDICOM != 1 {
-		t.Errorf("instances %d, not DICOM %d; want 3 and 1", s.Instances, s.NotDICOM)
+	if s.Instances != 3 || s.NotDICOM != 1 || s.Errors["not DICOM"] != 1 {
+		t.Errorf("instances %d, skipped %d, errors %v; want 3, 1 (notes.txt) and d.dcm as not DICOM", s.Instances, s.NotDICOM, s.Errors)
 	}
 	if len(s.Duplicates) != 1 || len(s.Duplicates[0].Instances) != 2 {
 		t.Fatalf("duplicates %+v, want one group of a.dcm and b", s.Duplicates)
