@@ -184,3 +184,41 @@ func TestReadTransferSyntaxesAgree(t *testing.T) {
 		t.Errorf("only %d distinct transfer syntaxes", len(syntaxes))
 	}
 }
+
+// TestScanCorpus scans the whole conformance corpus with pixel hashing: every file is
+// accounted for (instance, DICOMDIR, skipped, or an error with its path and reason), the
+// DICOMDIRs are recognised, and nothing panics inside the reader.
+func TestScanCorpus(t *testing.T) {
+	if _, err := os.Stat(sharedDICOM); err != nil {
+		t.Skipf("shared DICOM corpus missing (%v): it lives in ../shared next to the repository", err)
+	}
+	idx := NewIndex()
+	err := Scan(t.Context(), []string{sharedDICOM}, ScanOptions{PixelHash: true}, func(rec Record) error {
+		idx.Add(rec)
+		if rec.Kind == KindError {
+			reason := ErrorReason(rec.Err)
+			if reason == "" || reason == "reader failure" || !strings.Contains(rec.Err.Error(), rec.Instance.Path) {
+				t.Errorf("%s: %q %v", rec.Instance.Path, reason, rec.Err)
+			}
+		}
+		if rec.Kind == KindInstance && rec.Instance.HasPixels && rec.PixelSHA256 == "" {
+			t.Errorf("%s: decoded without a pixel hash", rec.Instance.Path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := idx.Summary()
+	errs := 0
+	for _, n := range s.Errors {
+		errs += n
+	}
+	if s.Files != s.Instances+s.Directories+s.NotDICOM+s.Sidecars+errs {
+		t.Errorf("%d files but %d instances + %d DICOMDIR + %d skipped + %d sidecars + %d errors", s.Files, s.Instances, s.Directories, s.NotDICOM, s.Sidecars, errs)
+	}
+	if s.Directories < 5 || s.Instances < 200 {
+		t.Errorf("%d DICOMDIRs and %d instances; the corpus has 7 and over 200", s.Directories, s.Instances)
+	}
+	t.Logf("%d files: %d instances, %d DICOMDIR, %d skipped, errors %v", s.Files, s.Instances, s.Directories, s.NotDICOM, s.Errors)
+}
