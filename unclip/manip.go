@@ -88,6 +88,8 @@ type Variation struct {
 
 // Vary makes n variations of one image [1, C, H, W] in the bundle's range: encode z_i, DDIM-invert
 // the decoder to x_T, then decode (z_i, x_T) n times with DDIM η > 0 (per-step noise only).
+// Inversion and decoding share the guidance and the grid, whose top is the schedule's InversionTop
+// unless o.Decoder.TopT says otherwise.
 func (p *Pipeline) Vary(ctx context.Context, image Tensor, n int, noise Noise, o VaryOptions) (*Variation, error) {
 	if image.Batch() != 1 || n < 1 {
 		return nil, fmt.Errorf("vary: want one image and n ≥ 1, got batch %d, n %d", image.Batch(), n)
@@ -102,14 +104,18 @@ func (p *Pipeline) Vary(ctx context.Context, image Tensor, n int, noise Noise, o
 			return nil, err
 		}
 	}
-	inv := o.Decoder
+	dec := o.Decoder
+	if dec.TopT == 0 {
+		dec.TopT = p.decoderSched.InversionTop()
+	}
+	inv := dec
 	inv.OnStep = o.Progress.stage("inversion", nil)
 	xT, err := p.InvertDecoder(ctx, image, zi, text, inv)
 	if err != nil {
 		return nil, err
 	}
 	v := &Variation{ImageEmbed: zi, XT: xT}
-	do := o.Decoder
+	do := dec
 	do.Sampler = DDIM
 	do.Eta = o.Eta
 	if do.Eta == nil {
@@ -204,6 +210,9 @@ func (p *Pipeline) TextDiff(ctx context.Context, image Tensor, caption, baseline
 	}
 	var xT []float64
 	if o.InvertSource {
+		if o.Decoder.TopT == 0 {
+			o.Decoder.TopT = p.decoderSched.InversionTop()
+		}
 		inv := o.Decoder
 		inv.OnStep = o.Progress.stage("inversion", nil)
 		if xT, err = p.InvertDecoder(ctx, image, zi, nil, inv); err != nil {

@@ -78,6 +78,7 @@ type goldenParams struct {
 	Window         []float64 `json:"window"`
 	Monochrome1    bool      `json:"monochrome1"`
 	InvertSource   bool      `json:"invert_source"`
+	TopT           int       `json:"top_t"`
 }
 
 func readGolden(t *testing.T, path string) *goldenCase {
@@ -138,6 +139,9 @@ func TestParity(t *testing.T) {
 					continue
 				}
 				compareOutput(t, name, have, want.Data, g.RTol, g.ATol)
+				if testing.Verbose() {
+					t.Logf("%s: largest |go − py| %.2g", name, maxAbsDiff(have, want.Data))
+				}
 			}
 		})
 	}
@@ -236,6 +240,19 @@ func runGolden(ctx context.Context, p *Pipeline, g *goldenCase, prm goldenParams
 			return nil, err
 		}
 		return map[string][]float64{"embeds": f64s(r.Embeds), "dot_tokens": f64s(r.DotTokens), "codes": f64s(r.Codes)}, nil
+	case g.Case == "decoder_eval":
+		text, err := textOf()
+		if err != nil {
+			return nil, err
+		}
+		m := p.Bundle.Manifest
+		C, S, D := m.Image.Channels, m.Image.Size, m.CLIP.EmbedDim
+		outs, err := p.decoder.run(ctx, f32In(in["x_t"].f32(), 2, C, S, S), i64In([]int64{500, 999}, 2), f32In(in["image_embed"].f32(), 2, D),
+			f32In(text.Hidden, 2, text.L, text.W), i64In(text.Tokens, 2, text.L), f32In([]float32{0, 1}, 2), f32In([]float32{0, 0}, 2))
+		if err != nil {
+			return nil, err
+		}
+		return map[string][]float64{"out": f64s(outs[0].Data)}, nil
 	case strings.HasPrefix(g.Case, "decoder"):
 		text, err := textOf()
 		if err != nil {
@@ -279,7 +296,7 @@ func runGolden(ctx context.Context, p *Pipeline, g *goldenCase, prm goldenParams
 		return map[string][]float64{"embeds": f64s(r.ImageEmbeds), "base": f64s(r.Base.Data)}, nil
 	case strings.HasPrefix(g.Case, "variation"):
 		v, err := p.Vary(ctx, in["image"].tensor(), prm.N, noise, VaryOptions{Caption: prm.Caption, Eta: eta(prm.Eta),
-			Decoder: DiffusionOptions{Steps: prm.Steps, ClipX0: prm.ClipX0}, NoUpsample: true})
+			Decoder: DiffusionOptions{Steps: prm.Steps, ClipX0: prm.ClipX0, GuidanceScale: prm.GuidanceScale, TopT: prm.TopT}, NoUpsample: true})
 		if err != nil {
 			return nil, err
 		}
@@ -293,7 +310,7 @@ func runGolden(ctx context.Context, p *Pipeline, g *goldenCase, prm goldenParams
 		return map[string][]float64{"embeds": f64s(s.ImageEmbeds), "base": f64s(s.Base.Data)}, nil
 	case strings.HasPrefix(g.Case, "text_diff"):
 		s, err := p.TextDiff(ctx, in["image"].tensor(), prm.Caption, prm.Baseline, prm.Thetas, noise, SequenceOptions{InvertSource: prm.InvertSource,
-			Decoder: DiffusionOptions{Steps: prm.Steps, Eta: eta(prm.Eta), ClipX0: prm.ClipX0}, NoUpsample: true})
+			Decoder: DiffusionOptions{Steps: prm.Steps, Eta: eta(prm.Eta), ClipX0: prm.ClipX0, GuidanceScale: prm.GuidanceScale, TopT: prm.TopT}, NoUpsample: true})
 		if err != nil {
 			return nil, err
 		}
@@ -330,4 +347,12 @@ func TestGoldenUpToDate(t *testing.T) {
 			t.Errorf("%s is out of date: rerun /usr/bin/python3 unclip/train/golden.py", filepath.Base(path))
 		}
 	}
+}
+
+func maxAbsDiff(a, b []float64) float64 {
+	var m float64
+	for i := range a {
+		m = math.Max(m, math.Abs(a[i]-b[i]))
+	}
+	return m
 }

@@ -254,7 +254,10 @@ type DiffusionOptions struct {
 	ClipX0 *bool
 	// Threshold in (0, 1) switches to dynamic thresholding at that quantile of |x̂_0| (e.g. 0.995).
 	Threshold float64
-	OnStep    StepFunc
+	// TopT is the largest timestep of the grid (0: T−1); the inversion-based manipulations set it
+	// to the schedule's InversionTop.
+	TopT   int
+	OnStep StepFunc
 }
 
 func (o DiffusionOptions) config(spec *DiffusionSpec, s *Schedule) SampleConfig {
@@ -275,6 +278,7 @@ func (o DiffusionOptions) config(spec *DiffusionSpec, s *Schedule) SampleConfig 
 		cfg.ClipX0 = *o.ClipX0
 	}
 	cfg.Threshold = o.Threshold
+	cfg.TopT = o.TopT
 	return cfg
 }
 
@@ -464,27 +468,7 @@ func (p *Pipeline) Decode(ctx context.Context, zi []float32, text *TextEncoding,
 	spec := m.Components.Decoder.Diffusion
 	C, S := m.Image.Channels, m.Image.Size
 	shape := []int{B, C, S, S}
-	eval := func(ctx context.Context, x []float32, t int, z []float32, enc *TextEncoding, dropI, dropT []float32) ([]float32, error) {
-		rows := enc.B
-		outs, err := p.decoder.run(ctx,
-			f32In(x, rows, C, S, S), i64In(timesteps(rows, t), rows), f32In(z, rows, D),
-			f32In(enc.Hidden, rows, enc.L, enc.W), i64In(enc.Tokens, rows, enc.L), f32In(dropI, rows), f32In(dropT, rows))
-		if err != nil {
-			return nil, err
-		}
-		return outs[0].Data, nil
-	}
-	condDen := func(ctx context.Context, x []float32, t int) ([]float32, error) {
-		return eval(ctx, x, t, zi, text, filled(B, 0), filled(B, dropText))
-	}
-	z2 := append(append([]float32(nil), zi...), zi...)
-	dbl := text.doubled()
-	dropI2 := append(filled(B, 1), filled(B, 0)...)
-	dropT2 := append(filled(B, 1), filled(B, dropText)...)
-	doubled := func(ctx context.Context, x2 []float32, t int) ([]float32, error) {
-		return eval(ctx, x2, t, z2, dbl, dropI2, dropT2)
-	}
-	den := GuidedDenoiser(o.guidance(spec), doubled, condDen)
+	den := p.decoderDenoiser(zi, text, dropText, o.guidance(spec))
 	xT := o.XT
 	if xT == nil {
 		var err error
@@ -502,14 +486,16 @@ func (p *Pipeline) Decode(ctx context.Context, zi []float32, text *TextEncoding,
 }
 
 // InvertDecoder DDIM-inverts the decoder on images [B, C, S, S] (other sizes are area-resized)
-// conditioned on zi [B, D] and text (nil: no caption), with no guidance; it returns x_T.
+// conditioned on zi [B, D] and text (nil: no caption), with the same guidance and grid as Decode
+// with the same options (so that Decode with η = 0 from the result reconstructs); it returns x_T
+// at the top of the grid. Set o.TopT (e.g. to the schedule's InversionTop) to avoid t = T−1.
 func (p *Pipeline) InvertDecoder(ctx context.Context, images Tensor, zi []float32, text *TextEncoding, o DiffusionOptions) ([]float64, error) {
 	m := &p.Bundle.Manifest
 	images, err := p.toSize(images, m.Image.Size)
 	if err != nil {
 		return nil, fmt.Errorf("invert: %w", err)
 	}
-	B, C, S, D := images.Shape[0], m.Image.Channels, m.Image.Size, m.CLIP.EmbedDim
+	B, D := images.Shape[0], m.CLIP.EmbedDim
 	if len(zi) != B*D {
 		return nil, fmt.Errorf("invert: %d embedding values for %d images", len(zi), B)
 	}
@@ -523,17 +509,45 @@ func (p *Pipeline) InvertDecoder(ctx context.Context, images Tensor, zi []float3
 	if text.B == 1 && B > 1 {
 		text = text.rows(make([]int, B))
 	}
-	den := func(ctx context.Context, x []float32, t int) ([]float32, error) {
+	if text.B != B {
+		return nil, fmt.Errorf("invert: %d captions for %d images", text.B, B)
+	}
+	spec := m.Components.Decoder.Diffusion
+	den := p.decoderDenoiser(zi, text, dropText, o.guidance(spec))
+	cfg := o.config(spec, p.decoderSched)
+	return Invert(ctx, cfg, den, toF64(images.Data))
+}
+
+// decoderDenoiser is the decoder conditioned on zi [B, D] and text (B rows), guided with scale as
+// one doubled batch [uncond; cond] whose unconditional half drops both image and text.
+func (p *Pipeline) decoderDenoiser(zi []float32, text *TextEncoding, dropText float32, scale float64) Denoiser {
+	m := &p.Bundle.Manifest
+	C, S, D := m.Image.Channels, m.Image.Size, m.CLIP.EmbedDim
+	B := text.B
+	eval := func(ctx context.Context, x []float32, t int, z []float32, enc *TextEncoding, dropI, dropT []float32) ([]float32, error) {
+		rows := enc.B
 		outs, err := p.decoder.run(ctx,
-			f32In(x, B, C, S, S), i64In(timesteps(B, t), B), f32In(zi, B, D),
-			f32In(text.Hidden, B, text.L, text.W), i64In(text.Tokens, B, text.L), f32In(filled(B, 0), B), f32In(filled(B, dropText), B))
+			f32In(x, rows, C, S, S), i64In(timesteps(rows, t), rows), f32In(z, rows, D),
+			f32In(enc.Hidden, rows, enc.L, enc.W), i64In(enc.Tokens, rows, enc.L), f32In(dropI, rows), f32In(dropT, rows))
 		if err != nil {
 			return nil, err
 		}
 		return outs[0].Data, nil
 	}
-	cfg := o.config(m.Components.Decoder.Diffusion, p.decoderSched)
-	return Invert(ctx, cfg, den, toF64(images.Data))
+	condDen := func(ctx context.Context, x []float32, t int) ([]float32, error) {
+		return eval(ctx, x, t, zi, text, filled(B, 0), filled(B, dropText))
+	}
+	if scale == 1 {
+		return condDen
+	}
+	z2 := append(append([]float32(nil), zi...), zi...)
+	dbl := text.doubled()
+	dropI2 := append(filled(B, 1), filled(B, 0)...)
+	dropT2 := append(filled(B, 1), filled(B, dropText)...)
+	doubled := func(ctx context.Context, x2 []float32, t int) ([]float32, error) {
+		return eval(ctx, x2, t, z2, dbl, dropI2, dropT2)
+	}
+	return GuidedDenoiser(scale, doubled, condDen)
 }
 
 // Upsample runs upsampler stage k on low-resolution images [B, C, in, in] (no guidance).

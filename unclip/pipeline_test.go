@@ -246,9 +246,14 @@ func closeF32(a, b []float32, tol float64) bool {
 	return true
 }
 
-// TestDefaultBundle loads the trained bundle when it is present and makes one image with few steps.
-func TestDefaultBundle(t *testing.T) {
-	dir := "bundles/cxr-tiny"
+// openTrained opens the trained bundle ($AUGMENT_TEST_BUNDLE, else bundles/cxr-tiny), skipping
+// when it or ONNX Runtime is absent.
+func openTrained(t *testing.T) (*Bundle, *Pipeline) {
+	t.Helper()
+	dir := os.Getenv("AUGMENT_TEST_BUNDLE")
+	if dir == "" {
+		dir = "bundles/cxr-tiny"
+	}
 	if _, err := os.Stat(dir); err != nil {
 		t.Skipf("trained bundle %s not present: %v", dir, err)
 	}
@@ -263,7 +268,13 @@ func TestDefaultBundle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	t.Cleanup(p.Close)
+	return b, p
+}
+
+// TestDefaultBundle loads the trained bundle when it is present and makes one image with few steps.
+func TestDefaultBundle(t *testing.T) {
+	b, p := openTrained(t)
 	few := DiffusionOptions{Steps: 3}
 	g, err := p.Generate(context.Background(), []string{"PA chest radiograph"}, NewSeededNoise(1), GenerateOptions{
 		Prior: PriorOptions{DiffusionOptions: few}, Decoder: few, Upsamplers: []DiffusionOptions{few, few, few}})
@@ -279,4 +290,36 @@ func TestDefaultBundle(t *testing.T) {
 		t.Fatalf("image shape %v, want %d px", g.Images.Shape, size)
 	}
 	finite(t, "image", g.Images.Data)
+}
+
+// TestTrainedInversionReconstructs: on a trained decoder, DDIM inversion followed by η = 0
+// decoding with the same steps reproduces a decoder image (the variation path with η = 0).
+func TestTrainedInversionReconstructs(t *testing.T) {
+	if os.Getenv("AUGMENT_LONG") == "" {
+		t.Skip("set AUGMENT_LONG=1 for the trained-bundle inversion check")
+	}
+	_, p := openTrained(t)
+	ctx := context.Background()
+	steps := DiffusionOptions{Steps: 50}
+	g, err := p.Generate(ctx, []string{"PA chest radiograph, no finding"}, NewSeededNoise(3), GenerateOptions{
+		Prior: PriorOptions{DiffusionOptions: DiffusionOptions{Steps: 10}}, Decoder: steps, NoUpsample: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := p.Vary(ctx, g.Base, 1, NewSeededNoise(4), VaryOptions{Eta: Float(0), Decoder: steps, NoUpsample: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var se, sd float64
+	for i, want := range g.Base.Data {
+		d := float64(v.Base.Data[i] - want)
+		se += d * d
+		sd += float64(want) * float64(want)
+	}
+	rmse := math.Sqrt(se / float64(len(g.Base.Data)))
+	rms := math.Sqrt(sd / float64(len(g.Base.Data)))
+	t.Logf("η=0 reconstruction RMSE %.4f (image RMS %.3f, 50 steps)", rmse, rms)
+	if rmse > 0.1 {
+		t.Fatalf("η=0 reconstruction RMSE %.3f > 0.1", rmse)
+	}
 }

@@ -173,7 +173,8 @@ def _dynamic_threshold(x, x0, eps, ab, p, r):
 class SampleConfig:
     """One diffusion run: schedule, parameterisation, steps, sampler ("ddim"|"ddpm"), η, clipping."""
 
-    def __init__(self, block, steps=None, sampler=None, eta=None, on_step=None, clip=None, threshold=0.0):
+    def __init__(self, block, steps=None, sampler=None, eta=None, on_step=None, clip=None, threshold=0.0,
+                 top_t=None):
         self.ab = alphas_cumprod(block)
         self.param = block["parameterization"]
         self.steps = int(steps or block["sampling_steps"])
@@ -184,12 +185,19 @@ class SampleConfig:
         self.lo, self.hi = float(rng[0]), float(rng[1])
         self.on_step = on_step
         self.threshold = float(threshold or 0.0)
+        self.top_t = int(top_t or 0)
+
+    def grid(self):
+        """Respaced timesteps over [0, top_t] (top_t 0 or out of range: T-1)."""
+        T = len(self.ab)
+        top = self.top_t if 0 < self.top_t < T - 1 else T - 1
+        return respace(top + 1, self.steps)
 
 
 def sample(cfg, denoise, x_T, noise):
     """Reverse process from x_T (float64); denoise(x float32, t int) -> graph output. Returns x̂_0."""
     ab = cfg.ab
-    ts = respace(len(ab), cfg.steps)
+    ts = cfg.grid()
     x = x_T.double().clone()
     for k in range(len(ts) - 1, -1, -1):
         t = ts[k]
@@ -227,7 +235,7 @@ def sample(cfg, denoise, x_T, noise):
 def invert(cfg, denoise, image):
     """Deterministic DDIM inversion of a clean image over the same grid; returns x at t_{N-1}."""
     ab = cfg.ab
-    ts = respace(len(ab), cfg.steps)
+    ts = cfg.grid()
     x = image.double().clone()
     for k in range(len(ts) - 1):
         t = ts[k]
@@ -489,22 +497,11 @@ def _empty_text(models, B):
     return _rows(t, [0] * B), 1.0
 
 
-@torch.no_grad()
-def decode(models, zi, text, noise, steps=None, guidance_scale=None, sampler=None, eta=None, x_T=None,
-           on_step=None, clip=None, threshold=0.0):
-    """Decoder with CFG as one doubled batch. zi [B, D] raw; text: encode_text dict with B rows (or 1,
-    repeated), None = no caption (text dropped). -> images [B, C, S, S] float32."""
-    im = models.manifest["image"]
-    block = models.components["decoder"]["diffusion"]
-    B = zi.shape[0]
-    C, S = im["channels"], im["size"]
-    drop_text = 0.0
-    if text is None:
-        text, drop_text = _empty_text(models, B)
-    elif text["tokens"].shape[0] == 1 and B > 1:
-        text = _rows(text, [0] * B)
+def _decoder_denoiser(models, zi, text, drop_text, scale):
+    """The decoder conditioned on zi [B, D] and text (B rows), guided as one doubled batch
+    [uncond; cond] whose unconditional half drops image and text."""
     dec = models.m["decoder"]
-    zi = zi.float()
+    B = zi.shape[0]
 
     def ev(x, t, z, enc, di, dt):
         n = x.shape[0]
@@ -518,32 +515,57 @@ def decode(models, zi, text, noise, steps=None, guidance_scale=None, sampler=Non
 
     def doubled(x2, t):
         return ev(x2, t, z2, dbl, di2, dt2)
-    scale = float(guidance_scale or block.get("guidance_scale") or 1.0)
-    den = guided(scale, doubled, cond_den)
+    return guided(scale, doubled, cond_den)
+
+
+def _decoder_text(models, text, B):
+    if text is None:
+        return _empty_text(models, B)
+    if text["tokens"].shape[0] == 1 and B > 1:
+        text = _rows(text, [0] * B)
+    return text, 0.0
+
+
+def _decoder_scale(models, guidance_scale):
+    block = models.components["decoder"]["diffusion"]
+    return float(guidance_scale or block.get("guidance_scale") or 1.0)
+
+
+def inversion_top(ab):
+    """Largest training index with ᾱ >= 1e-2: the top of the inversion grid (docs/bundle.md)."""
+    return max(i for i in range(len(ab)) if float(ab[i]) >= INVERSION_MIN_ALPHA_BAR)
+
+
+INVERSION_MIN_ALPHA_BAR = 1e-2
+
+
+@torch.no_grad()
+def decode(models, zi, text, noise, steps=None, guidance_scale=None, sampler=None, eta=None, x_T=None,
+           on_step=None, clip=None, threshold=0.0, top_t=None):
+    """Decoder with CFG as one doubled batch. zi [B, D] raw; text: encode_text dict with B rows (or 1,
+    repeated), None = no caption (text dropped). -> images [B, C, S, S] float32."""
+    im = models.manifest["image"]
+    block = models.components["decoder"]["diffusion"]
+    B = zi.shape[0]
+    C, S = im["channels"], im["size"]
+    text, drop_text = _decoder_text(models, text, B)
+    den = _decoder_denoiser(models, zi.float(), text, drop_text, _decoder_scale(models, guidance_scale))
     if x_T is None:
         x_T = noise.normal((B, C, S, S))
-    x = sample(SampleConfig(block, steps, sampler, eta, on_step, clip, threshold), den, x_T, noise)
+    x = sample(SampleConfig(block, steps, sampler, eta, on_step, clip, threshold, top_t), den, x_T, noise)
     return x.float()
 
 
 @torch.no_grad()
-def invert_decoder(models, images, zi, text=None, steps=None, on_step=None):
-    """DDIM inversion of the decoder (conditional batch only, no guidance). -> x_T float64."""
+def invert_decoder(models, images, zi, text=None, steps=None, on_step=None, guidance_scale=None, top_t=None):
+    """DDIM inversion of the decoder with the same guidance and grid as decode() with the same
+    options, so that decoding with η = 0 reconstructs. -> x_T float64 at the top of the grid."""
     S = models.manifest["image"]["size"]
     images = resize_area(images.float(), S)
     B = images.shape[0]
-    drop_text = 0.0
-    if text is None:
-        text, drop_text = _empty_text(models, B)
-    elif text["tokens"].shape[0] == 1 and B > 1:
-        text = _rows(text, [0] * B)
-    dec = models.m["decoder"]
-    zi = zi.float()
-
-    def den(x, t):
-        return dec(x, torch.full((B,), t, dtype=torch.int64), zi, text["hidden"], text["tokens"], torch.zeros(B),
-                   torch.full((B,), drop_text))
-    cfg = SampleConfig(models.components["decoder"]["diffusion"], steps, "ddim", 0.0, on_step)
+    text, drop_text = _decoder_text(models, text, B)
+    den = _decoder_denoiser(models, zi.float(), text, drop_text, _decoder_scale(models, guidance_scale))
+    cfg = SampleConfig(models.components["decoder"]["diffusion"], steps, "ddim", 0.0, on_step, top_t=top_t)
     return invert(cfg, den, images.double())
 
 
@@ -590,15 +612,17 @@ def generate(models, captions, noise, prior="diffusion", prior_opts=None, decode
 
 @torch.no_grad()
 def vary(models, image, n, noise, caption="", eta=0.8, steps=None, guidance_scale=None,
-         upsampler_opts=None, stages=None, upsample_images=True, clip=None):
-    """Variations of one image [1, C, H, W]: z_i, DDIM inversion to x_T, decode n times with DDIM η.
+         upsampler_opts=None, stages=None, upsample_images=True, clip=None, top_t=None):
+    """Variations of one image [1, C, H, W]: z_i, DDIM inversion to x_T, decode n times with DDIM η
+    (inversion and decoding share guidance and grid; the grid's top is inversion_top).
     -> dict(embed, x_T, base, images)."""
     zi = encode_image(models, image)
     text = encode_text(models, [caption]) if caption else None
-    x_T = invert_decoder(models, image, zi, text, steps)
+    top = top_t or inversion_top(alphas_cumprod(models.components["decoder"]["diffusion"]))
+    x_T = invert_decoder(models, image, zi, text, steps, guidance_scale=guidance_scale, top_t=top)
     xs = x_T.repeat(n, 1, 1, 1)
     base = decode(models, zi.repeat(n, 1), text, noise, steps=steps, guidance_scale=guidance_scale,
-                  sampler="ddim", eta=0.8 if eta is None else eta, x_T=xs, clip=clip)
+                  sampler="ddim", eta=0.8 if eta is None else eta, x_T=xs, clip=clip, top_t=top)
     images = cascade(models, base, noise, stages, upsampler_opts) if upsample_images else base
     return {"embed": zi, "x_T": x_T, "base": base, "images": images}
 
@@ -633,5 +657,8 @@ def text_diff(models, image, caption, baseline, thetas, noise, decoder_opts=None
     zd = text_diff_direction(zi, t["embed"][0], t["embed"][1])
     x1 = None
     if invert_source:
-        x1 = invert_decoder(models, image, zi[None], None, (decoder_opts or {}).get("steps"))
+        decoder_opts = dict(decoder_opts or {})
+        decoder_opts.setdefault("top_t", inversion_top(alphas_cumprod(models.components["decoder"]["diffusion"])))
+        x1 = invert_decoder(models, image, zi[None], None, decoder_opts.get("steps"),
+                            guidance_scale=decoder_opts.get("guidance_scale"), top_t=decoder_opts["top_t"])
     return _slerp_sequence(models, zi, zd, thetas, noise, decoder_opts, upsampler_opts, stages, upsample_images, x1)
