@@ -371,3 +371,42 @@ func TestReadInstancePartial(t *testing.T) {
 		})
 	}
 }
+
+// TestDisplayFrameColour checks the colour paths: RGB scaled by its range, YBR_FULL
+// converted to RGB, palette colour refused.
+func TestDisplayFrameColour(t *testing.T) {
+	in := &Instance{Path: "c"}
+	cases := []struct {
+		name        string
+		photometric string
+		samples     int
+		u8          []uint8
+		want        []float32
+		err         error
+	}{
+		{"RGB", "RGB", 3, []uint8{255, 0, 51}, []float32{1, 0, 0.2}, nil},
+		{"YBR_FULL grey", "YBR_FULL", 3, []uint8{128, 128, 128}, []float32{128.0 / 255, 128.0 / 255, 128.0 / 255}, nil},
+		{"YBR_FULL red", "YBR_FULL", 3, []uint8{76, 85, 255}, []float32{1, 0, 0}, nil},
+		{"palette", "PALETTE COLOR", 1, []uint8{7}, nil, ErrNoDisplay},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			im := &Image{Rows: 1, Columns: 1, Frames: 1, Samples: c.samples, BitsAllocated: 8, BitsStored: 8, Photometric: c.photometric, U8: c.u8}
+			d, err := DisplayFrame(in, im, 0, DisplayOptions{})
+			if c.err != nil {
+				if !errors.Is(err, c.err) {
+					t.Fatalf("error %v, want %v", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, w := range c.want {
+				if math.Abs(float64(d.Pix[i]-w)) > 0.01 {
+					t.Errorf("channel %d = %.3f, want %.3f", i, d.Pix[i], w)
+				}
+			}
+		})
+	}
+}
