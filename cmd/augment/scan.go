@@ -32,7 +32,7 @@ keyed by study_instance_uid), files that could not be read, grouped by reason, a
 with --pixel-hash the instances whose pixels are identical under different UIDs.
 
 It writes an inventory manifest (Parquet, one row per DICOM file) to --out.
-With --json it prints one JSON object per DICOM file instead of the summary.
+With --json it prints one JSON object per DICOM file (the summary goes to stderr).
 Exit code 0 when the scan ran, even if some files were bad (they are reported);
 2 when no input path can be read.`,
 		Example: `  augment scan ../shared/data/cxr/train --out inventory.parquet
@@ -130,7 +130,7 @@ func printScanSummary(w io.Writer, s dicomio.Summary, took time.Duration, out st
 	}))
 	fmt.Fprintf(w, "  Demographics:      of %d images, sex known %d (%s), age known %d, ethnic group known %d\n",
 		s.Images, s.SexKnown, scanCounts(s.Sex, nil), s.AgeKnown, s.EthnicKnown)
-	fmt.Fprintf(w, "  Reports:           %d of %d studies have a report (%d SR instances, %d report sidecars)\n",
+	fmt.Fprintf(w, "  Reports:           %d of %d studies have a report (%d SR instances, %d report sidecar files)\n",
 		s.StudiesWithReport, s.Studies, s.SRInstances, s.Sidecars)
 	if s.Synthetic > 0 {
 		fmt.Fprintf(w, "  Synthetic:         %d instances say Synthetic Data = YES\n", s.Synthetic)
