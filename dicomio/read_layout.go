@@ -180,6 +180,10 @@ func readLayoutOf(src []byte, maxBytes int64, partial, pixels bool) (*readLayout
 	if l.ts == TSDeflated {
 		inflated, err := readInflate(body, maxBytes)
 		if err != nil {
+			if partial && !errors.Is(err, ErrTooLarge) {
+				// A cut deflate stream: read more of the file.
+				return nil, fmt.Errorf("%v: %w", err, ErrTruncated)
+			}
 			return nil, err
 		}
 		body = inflated
