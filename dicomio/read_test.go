@@ -337,12 +337,22 @@ func TestReadInstancePartial(t *testing.T) {
 		attrs: []readSynthElem{rsUS(0x0028, 0x0010, 4, binary.LittleEndian), rsUS(0x0028, 0x0011, 4, binary.LittleEndian),
 			rsUS(0x0028, 0x0100, 8, binary.LittleEndian), rsStr(0x0010, 0x0040, "CS", "M")}})
 	corrupt = append(corrupt, 0xE0, 0x7F, 0x10, 0x00, 'O', 'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0, 0)
+	noise := make([]byte, 3*readMetaChunk)
+	for i := range noise {
+		noise[i] = byte(i*2654435761>>13) ^ byte(i>>7)
+	}
+	deflated := readTestFile(t, readSynth{rows: 512, cols: 512, bits: 16, ts: TSDeflated,
+		attrs: []readSynthElem{{group: 0x0009, elem: 0x1010, vr: "OB", value: noise}, rsStr(0x0010, 0x0040, "CS", "O")}})
+	if len(deflated) < 2*readMetaChunk {
+		t.Fatalf("deflated test file of %d bytes fits in the first chunk", len(deflated))
+	}
 	cases := []struct {
 		name, sex string
 		data      []byte
 		imageErr  error
 	}{
 		{"attributes after a large element", "F", withBig, nil},
+		{"deflated, attributes past the first chunk", "O", deflated, nil},
 		{"corrupt fragments", "M", corrupt, ErrTruncated},
 	}
 	for _, c := range cases {
