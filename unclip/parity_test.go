@@ -287,6 +287,12 @@ func runGolden(ctx context.Context, p *Pipeline, g *goldenCase, prm goldenParams
 			return nil, err
 		}
 		return map[string][]float64{"embeds": f64s(r.ImageEmbeds), "base": f64s(r.Base.Data), "images": f64s(r.Images.Data)}, nil
+	case g.Case == "trained_generate":
+		r, err := p.Generate(ctx, prm.Captions, noise, GenerateOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return map[string][]float64{"embeds": f64s(r.ImageEmbeds), "base": f64s(r.Base.Data), "images": f64s(r.Images.Data)}, nil
 	case g.Case == "generate_ar":
 		r, err := p.Generate(ctx, prm.Captions, noise, GenerateOptions{UseARPrior: true, AR: AROptions{TopP: prm.TopP},
 			Decoder: DiffusionOptions{Steps: prm.DecoderSteps}, NoUpsample: true})
@@ -294,7 +300,7 @@ func runGolden(ctx context.Context, p *Pipeline, g *goldenCase, prm goldenParams
 			return nil, err
 		}
 		return map[string][]float64{"embeds": f64s(r.ImageEmbeds), "base": f64s(r.Base.Data)}, nil
-	case strings.HasPrefix(g.Case, "variation"):
+	case strings.Contains(g.Case, "variation"):
 		v, err := p.Vary(ctx, in["image"].tensor(), prm.N, noise, VaryOptions{Caption: prm.Caption, Eta: eta(prm.Eta),
 			Decoder: DiffusionOptions{Steps: prm.Steps, ClipX0: prm.ClipX0, GuidanceScale: prm.GuidanceScale, TopT: prm.TopT}, NoUpsample: true})
 		if err != nil {
@@ -355,4 +361,45 @@ func maxAbsDiff(a, b []float64) float64 {
 		m = math.Max(m, math.Abs(a[i]-b[i]))
 	}
 	return m
+}
+
+// TestTrainedParity runs the reference samplers on a trained bundle (modules rebuilt from its
+// graphs) and requires the Go pipeline to reproduce them with the same noise: text→image with the
+// bundle's defaults (guided decoder, upsamplers) and a variation. Needs PyTorch and a trained
+// bundle ($AUGMENT_TEST_BUNDLE or bundles/cxr-tiny); run with AUGMENT_LONG=1.
+func TestTrainedParity(t *testing.T) {
+	if os.Getenv("AUGMENT_LONG") == "" {
+		t.Skip("set AUGMENT_LONG=1 for parity on a trained bundle")
+	}
+	b, p := openTrained(t)
+	if err := exec.Command("/usr/bin/python3", "-c", "import torch").Run(); err != nil {
+		t.Skip("PyTorch is not available to /usr/bin/python3 (make train-deps)")
+	}
+	dir := t.TempDir()
+	bundleDir, _ := filepath.Abs(b.Dir)
+	cmd := exec.Command("/usr/bin/python3", filepath.Join("train", "golden.py"), "--trained", bundleDir, "--out", dir)
+	cmd.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("golden.py --trained: %v\n%s", err, out)
+	}
+	for _, name := range []string{"trained_generate", "trained_variation"} {
+		g := readGolden(t, filepath.Join(dir, name+".json"))
+		t.Run(name, func(t *testing.T) {
+			var prm goldenParams
+			if err := json.Unmarshal(g.Params, &prm); err != nil {
+				t.Fatal(err)
+			}
+			got, err := runGolden(context.Background(), p, g, prm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, u := g.Noise.Remaining(); n != 0 || u != 0 {
+				t.Errorf("%d normal and %d uniform recorded draws were not consumed", n, u)
+			}
+			for name, want := range g.Outputs {
+				compareOutput(t, name, got[name], want.Data, g.RTol, g.ATol)
+				t.Logf("%s: largest |go − py| %.2g", name, maxAbsDiff(got[name], want.Data))
+			}
+		})
+	}
 }

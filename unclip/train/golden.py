@@ -61,13 +61,33 @@ def well_conditioned():
     return ok
 
 
+def trained(bundle_dir, out_dir):
+    """Parity files for a trained bundle (its modules rebuilt from its graphs by export.load_torch):
+    text -> image with the bundle's defaults, and a variation. Used by the Go long tests."""
+    import export  # noqa: E402
+    _, modules = export.load_torch(bundle_dir)
+    models = R.Models.from_bundle(bundle_dir, modules)
+    nz = R.RecordingNoise(R.TorchNoise(21))
+    gen = R.generate(models, ["PA chest radiograph, no finding"], nz)
+    write(out_dir, "trained_generate", "pipeline", {"captions": ["PA chest radiograph, no finding"]}, {}, nz,
+          {"embeds": gen["embeds"], "base": gen["base"], "images": gen["images"]})
+    nz = R.RecordingNoise(R.TorchNoise(22))
+    v = R.vary(models, gen["base"][:1], 2, nz, eta=0.8, upsample_images=False)
+    write(out_dir, "trained_variation", "pipeline", {"n": 2, "eta": 0.8}, {"image": gen["base"][:1]}, nz,
+          {"embed": v["embed"], "x_T": v["x_T"], "base": v["base"]})
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", default=os.path.join(HERE, "..", "..", "testdata", "bundles", "tiny"))
     ap.add_argument("--out", default=os.path.join(HERE, "..", "..", "testdata", "golden"))
+    ap.add_argument("--trained", help="write the parity files of this trained bundle instead (long tests)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     os.makedirs(args.out, exist_ok=True)
+    if args.trained:
+        trained(args.trained, args.out)
+        return
     _, modules = tiny.build_tiny_models(seed=0)
     models = R.Models.from_bundle(args.bundle, modules)
     im = models.manifest["image"]
