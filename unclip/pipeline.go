@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Graph input and output names (docs/bundle.md).
+// Graph input and output names (docs/bundle.md); read-only.
 var (
 	clipTextIn   = []string{"tokens"}
 	clipTextOut  = []string{"text_embed", "text_hidden"}
@@ -37,6 +37,9 @@ type Pipeline struct {
 
 // Open loads the bundle's graphs into ONNX Runtime (initialising it once per process).
 func Open(b *Bundle, o RuntimeOptions) (p *Pipeline, err error) {
+	if b == nil {
+		return nil, errors.New("open: no bundle")
+	}
 	if _, err := InitORT(o.Library); err != nil {
 		return nil, err
 	}
