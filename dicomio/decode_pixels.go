@@ -235,9 +235,11 @@ func (l *readLayout) decodeEncapsulated(in *Instance, img *Image, outBytes int64
 	for i, f := range l.fragments {
 		fragments[i] = l.data[f[0]:f[1]]
 	}
-	var offsets []uint64
-	for _, o := range l.offsetTable {
-		offsets = append(offsets, uint64(o))
+	offsets := l.extOffsets
+	if len(offsets) == 0 {
+		for _, o := range l.offsetTable {
+			offsets = append(offsets, uint64(o))
+		}
 	}
 	frames, err := codec.SplitFrames(l.ts, fragments, offsets, in.Frames)
 	if err != nil {

@@ -60,12 +60,15 @@ type readLayout struct {
 	pixelAvail  int64 // bytes of the value actually present (native)
 	fragments   [][2]int64
 	offsetTable []uint32
+	// extOffsets is the Extended Offset Table (7FE0,0001), when the file has one.
+	extOffsets []uint64
 	// charsetUN is the offset of a top-level Specific Character Set encoded with VR UN
 	// (explicit VR), which the parsing library cannot take; -1 when there is none.
 	charsetUN int64
-	// unCuts are top-level elements of VR UN and undefined length (a sequence of unknown
-	// type, encoded implicit VR little endian as the standard says). The library would read
-	// their items in the data set's encoding, so they are cut from what it parses.
+	// unCuts are top-level elements the library would misread, cut from what it parses:
+	// VR UN of undefined length (a sequence of unknown type, encoded implicit VR little
+	// endian as the standard says; the library reads its items in the data set's encoding)
+	// and VRs OV, SV and UV (4-byte lengths, which the library reads as 2-byte).
 	unCuts [][2]int64
 	// prefix says data holds only the start of the file: running out of bytes is
 	// ErrTruncated (the caller reads more).
@@ -84,6 +87,12 @@ func readExplicitLong(vr string) bool {
 		return true
 	}
 	return false
+}
+
+// readVR64 lists the 64-bit VRs (added to the standard in 2019), which have 4-byte lengths
+// but which the library reads with 2-byte lengths.
+func readVR64(vr string) bool {
+	return vr == "OV" || vr == "SV" || vr == "UV"
 }
 
 func readVRValid(b0, b1 byte) bool {
@@ -273,7 +282,7 @@ func readHeaderAt(b []byte, off int64, bo binary.ByteOrder, implicit bool) (grou
 		return group, elem, "", bo.Uint32(b[off+4:]), 8, nil
 	}
 	vr = string(b[off+4 : off+6])
-	if readExplicitLong(vr) {
+	if readExplicitLong(vr) || readVR64(vr) {
 		if off+12 > int64(len(b)) {
 			return 0, 0, "", 0, 0, ErrTruncated
 		}
@@ -361,6 +370,19 @@ func (l *readLayout) walk(off, end int64, bo binary.ByteOrder, implicit, inItem 
 		}
 		if int64(vl) > end-valStart {
 			return 0, -1, fmt.Errorf("element (%04X,%04X) length %d exceeds the %d bytes left: %w", group, elem, vl, end-valStart, ErrTruncated)
+		}
+		if !implicit && readVR64(vr) {
+			if depth > 0 {
+				return 0, -1, fmt.Errorf("element (%04X,%04X) of VR %s inside a sequence: %w", group, elem, vr, errReadAttributes)
+			}
+			if tg == 0x7FE00001 && vr == "OV" {
+				for i := valStart; i+8 <= valStart+int64(vl); i += 8 {
+					l.extOffsets = append(l.extOffsets, bo.Uint64(b[i:]))
+				}
+			}
+			l.unCuts = append(l.unCuts, [2]int64{off, valStart + int64(vl)})
+			off = valStart + int64(vl)
+			continue
 		}
 		if vr == "SQ" || (implicit && readIsSequence(group, elem)) {
 			if _, err := l.walkItems(valStart, valStart+int64(vl), bo, implicit, depth+1, false); err != nil {

@@ -83,7 +83,7 @@ func rsEncode(els []readSynthElem, bo binary.ByteOrder, implicit bool) []byte {
 		switch {
 		case implicit:
 			u32(uint32(len(value)))
-		case readExplicitLong(e.vr):
+		case readExplicitLong(e.vr) || readVR64(e.vr):
 			buf.WriteString(e.vr)
 			u16(0)
 			u32(uint32(len(value)))

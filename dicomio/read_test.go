@@ -420,3 +420,77 @@ func TestDisplayFrameColour(t *testing.T) {
 		})
 	}
 }
+
+// TestReadEncapsulatedOffsets builds a 2-frame RLE image whose frames are split over two
+// fragments each: the frames are found through the Extended Offset Table (VR OV, which the
+// parsing library cannot read and the reader cuts out) or the Basic Offset Table.
+func TestReadEncapsulatedOffsets(t *testing.T) {
+	le := binary.LittleEndian
+	rleFrame := func(px []byte) []byte { // one PackBits segment of literal bytes
+		h := make([]byte, 64)
+		le.PutUint32(h, 1)
+		le.PutUint32(h[4:], 64)
+		return append(append(h, byte(len(px)-1)), px...)
+	}
+	frames := [][]byte{rleFrame([]byte{1, 2, 3, 4}), rleFrame([]byte{5, 6, 7, 8})}
+	var items []byte
+	var offsets []uint64
+	for _, f := range frames {
+		offsets = append(offsets, uint64(len(items)))
+		half := len(f) / 2
+		for _, frag := range [][]byte{f[:half], f[half:]} {
+			if len(frag)%2 == 1 {
+				frag = append(frag, 0)
+			}
+			items = append(items, 0xFE, 0xFF, 0x00, 0xE0)
+			items = le.AppendUint32(items, uint32(len(frag)))
+			items = append(items, frag...)
+		}
+	}
+	pixels := func(bot []byte) []byte {
+		out := []byte{0xE0, 0x7F, 0x10, 0x00, 'O', 'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE, 0xFF, 0x00, 0xE0}
+		out = le.AppendUint32(out, uint32(len(bot)))
+		out = append(out, bot...)
+		out = append(out, items...)
+		return append(out, 0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0)
+	}
+	var eot, bot []byte
+	for _, o := range offsets {
+		eot = le.AppendUint64(eot, o)
+		bot = le.AppendUint32(bot, uint32(o))
+	}
+	attrs := []readSynthElem{
+		rsUS(0x0028, 0x0002, 1, le), rsStr(0x0028, 0x0004, "CS", "MONOCHROME2"), rsStr(0x0028, 0x0008, "IS", "2"),
+		rsUS(0x0028, 0x0010, 2, le), rsUS(0x0028, 0x0011, 2, le), rsUS(0x0028, 0x0100, 8, le), rsUS(0x0028, 0x0101, 8, le),
+		rsStr(0x0010, 0x0040, "CS", "F"),
+	}
+	cases := []struct {
+		name  string
+		attrs []readSynthElem
+		bot   []byte
+		ok    bool
+	}{
+		{"extended offset table", append(append([]readSynthElem{}, attrs...), readSynthElem{group: 0x7FE0, elem: 0x0001, vr: "OV", value: eot}), nil, true},
+		{"basic offset table", attrs, bot, true},
+		{"no offsets", attrs, nil, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			file := readTestFile(t, readSynth{ts: "1.2.840.10008.1.2.5", noPixels: true, attrs: c.attrs})
+			file = append(file, pixels(c.bot)...)
+			in, im, err := ReadBytes(file, c.name, ReadOptions{}, true)
+			if !c.ok {
+				if err == nil {
+					t.Fatal("4 fragments for 2 RLE frames without offsets decoded")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []uint8{1, 2, 3, 4, 5, 6, 7, 8}; !equalSlices(im.U8, want) || in.Demographics.Sex != "F" {
+				t.Errorf("pixels %v sex %q, want %v and F", im.U8, in.Demographics.Sex, want)
+			}
+		})
+	}
+}
