@@ -1,0 +1,541 @@
+package watermark
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"gonum.org/v1/gonum/dsp/fourier"
+)
+
+// Detection settings.
+const (
+	// FalsePositiveTarget is the largest false-positive probability at which a mark is
+	// reported present.
+	FalsePositiveTarget = 1e-9
+	// MinDetectSide is the smallest image side the detector accepts.
+	MinDetectSide = 32
+	minScale      = 0.85              // smallest cell scale searched (relative to the short side)
+	maxScale      = 2.4               // largest: a crop that halves the short side needs 2
+	coarseStep    = 0.01              // log-scale step of the coarse search (on a half-resolution field)
+	fineStep      = 0.0025            // log-scale step of the fine search
+	fineSpan      = 4                 // fine steps on each side of a coarse peak
+	coarsePeaks   = 3                 // coarse peaks refined
+	maxWorkLong   = workShort * 3 / 2 // the detector reads at most a centred 2:3 region
+	decodeTries   = 3                 // candidates (best pilot peaks) at which the payload is decoded
+)
+
+// Result is what Detect finds.
+type Result struct {
+	// Present is true when the false-positive probability is at most FalsePositiveTarget.
+	Present bool `json:"present"`
+	// Payload is set only when Present and the code decoded with a matching CRC.
+	Payload *Payload `json:"payload,omitempty"`
+	// SymbolErrors and BitErrors are the errors the code corrected (erased bytes included).
+	SymbolErrors int `json:"corrected_symbols"`
+	BitErrors    int `json:"corrected_bits"`
+	// Score is the pilot's correlation peak in standard deviations of its null distribution.
+	Score float64 `json:"score"`
+	// FalsePositive bounds the probability that an unmarked image (or one marked with
+	// another key) scores as high: from the pilot's Gaussian null over every searched
+	// scale, orientation and shift, or from the code's chance of decoding random bits with a
+	// matching CRC, whichever is smaller (times 2 for using both).
+	FalsePositive float64 `json:"false_positive_probability"`
+	// Orientation is the operation that was applied to the marked image (rotate-90, ...).
+	Orientation string `json:"orientation"`
+	// Scale is the size of the found cells relative to the short side (1 = uncropped).
+	Scale float64 `json:"scale"`
+	// Inverted is true when the grey levels were inverted.
+	Inverted bool `json:"inverted"`
+	// KeyID names the key that was tried.
+	KeyID string `json:"key_id"`
+}
+
+// Detect looks for a mark made with key in img. An unmarked image, one marked with another
+// key or one whose mark was destroyed yields Present=false and no payload.
+func Detect(img *Gray, key Key) (Result, error) {
+	if err := img.Validate(); err != nil {
+		return Result{}, fmt.Errorf("detect: %w", err)
+	}
+	if img.Width < MinDetectSide || img.Height < MinDetectSide {
+		return Result{}, fmt.Errorf("detect: image %d×%d is smaller than %d px a side", img.Width, img.Height, MinDetectSide)
+	}
+	lay, err := newLayout(key)
+	if err != nil {
+		return Result{}, fmt.Errorf("detect: %w", err)
+	}
+	cd, err := newCodec()
+	if err != nil {
+		return Result{}, fmt.Errorf("detect: %w", err)
+	}
+	field, fw, fh := whitenedField(img)
+	res := Result{KeyID: key.ID(), FalsePositive: 1}
+
+	// Coarse search on a half-resolution field (one bin per cell), then a fine search around
+	// the best coarse scales. The false-positive bound counts every point of the fine grid
+	// over the whole scale range, whether visited or not, so it holds whatever the coarse
+	// stage picked.
+	cf, cw, ch := halve(field, fw, fh)
+	dc := newDetector(lay, tileBins/2)
+	var coarse []candidate
+	for _, r := range scaleGrid(coarseStep) {
+		coarse = append(coarse, dc.search(cf, cw, ch, r))
+	}
+	sort.Slice(coarse, func(i, j int) bool { return math.Abs(coarse[i].z) > math.Abs(coarse[j].z) })
+	df := newDetector(lay, tileBins)
+	seen := map[int]bool{}
+	var cands []candidate
+	for _, c := range coarse[:min(coarsePeaks, len(coarse))] {
+		j0 := int(math.Round(math.Log(c.r) / fineStep))
+		for j := j0 - fineSpan; j <= j0+fineSpan; j++ {
+			if seen[j] {
+				continue
+			}
+			seen[j] = true
+			cands = append(cands, df.search(field, fw, fh, math.Exp(float64(j)*fineStep)))
+		}
+	}
+	sort.Slice(cands, func(i, j int) bool { return math.Abs(cands[i].z) > math.Abs(cands[j].z) })
+	best := cands[0]
+	tests := float64(len(scaleGrid(fineStep))) * 8 * tileBins * tileBins * 2 // two-sided
+	res.Score = math.Abs(best.z)
+	res.Orientation = orientationNames[best.d]
+	res.Scale = best.r
+	res.Inverted = best.z < 0
+	pPilot := math.Min(1, tests*gaussTail(math.Abs(best.z)))
+	d := df
+
+	var dec *decodeResult
+	tries := 0
+	for _, c := range cands[:min(decodeTries, len(cands))] {
+		tries++
+		r, err := cd.decode(d.softBits(c))
+		if err == nil {
+			dec = &r
+			res.Orientation, res.Scale, res.Inverted = orientationNames[c.d], c.r, c.z < 0
+			break
+		}
+	}
+	res.FalsePositive = pPilot
+	if dec != nil {
+		pCode := float64(decodeTries) * falseDecodeProbability()
+		res.FalsePositive = math.Min(1, 2*math.Min(pPilot, pCode))
+	}
+	res.Present = res.FalsePositive <= FalsePositiveTarget
+	if res.Present && dec != nil {
+		p := dec.payload
+		res.Payload = &p
+		res.SymbolErrors, res.BitErrors = dec.symbolErrors, dec.bitErrors
+	}
+	return res, nil
+}
+
+// scaleGrid lists cell scales from minScale to maxScale on a geometric grid through 1.
+func scaleGrid(step float64) []float64 {
+	var s []float64
+	lo := int(math.Floor(math.Log(minScale) / step))
+	hi := int(math.Ceil(math.Log(maxScale) / step))
+	for j := lo; j <= hi; j++ {
+		s = append(s, math.Exp(float64(j)*step))
+	}
+	return s
+}
+
+// halve averages 2×2 blocks.
+func halve(f []float32, w, h int) ([]float32, int, int) {
+	hw, hh := w/2, h/2
+	out := make([]float32, hw*hh)
+	for y := 0; y < hh; y++ {
+		a, b := f[2*y*w:], f[(2*y+1)*w:]
+		for x := 0; x < hw; x++ {
+			out[y*hw+x] = (a[2*x] + a[2*x+1] + b[2*x] + b[2*x+1]) / 4
+		}
+	}
+	return out, hw, hh
+}
+
+// gaussTail is P(Z > z) for a standard normal Z.
+func gaussTail(z float64) float64 { return 0.5 * math.Erfc(z/math.Sqrt2) }
+
+// whitenedField resamples img to the working grid (workShort samples on the short side, at
+// most maxWorkLong on the long side from the centre), removes the local mean and divides
+// by the local deviation, clipped to ±3. Brightness, contrast and the host image's smooth
+// content drop out; what is left is texture, noise and the mark.
+func whitenedField(img *Gray) ([]float32, int, int) {
+	fw, fh := workSize(img.Width, img.Height)
+	v, _ := resampleGray(img, fw, fh, false)
+	x0, y0, rw, rh := workRegion(fw, fh)
+	f, _ := normalisedField(cropField(v, fw, x0, y0, rw, rh), rw, rh)
+	return f, rw, rh
+}
+
+// workSize is the working grid of a w×h image: workShort samples on the short side.
+func workSize(w, h int) (int, int) {
+	k := float64(min(w, h)) / workShort
+	return max(1, int(math.Round(float64(w)/k))), max(1, int(math.Round(float64(h)/k)))
+}
+
+// workRegion is the centred part of the working grid the detector reads: at most
+// maxWorkLong samples on the long side, so that a scale error drifts little across it.
+func workRegion(fw, fh int) (x0, y0, rw, rh int) {
+	rw, rh = min(fw, maxWorkLong), min(fh, maxWorkLong)
+	return (fw - rw) / 2, (fh - rh) / 2, rw, rh
+}
+
+func cropField(v []float32, fw, x0, y0, rw, rh int) []float32 {
+	if x0 == 0 && y0 == 0 && rw == fw && rh*fw == len(v) {
+		return v
+	}
+	out := make([]float32, rw*rh)
+	for y := 0; y < rh; y++ {
+		copy(out[y*rw:(y+1)*rw], v[(y0+y)*fw+x0:(y0+y)*fw+x0+rw])
+	}
+	return out
+}
+
+// highPass subtracts the 3×3 mean.
+func highPass(v []float32, w, h int) []float32 {
+	m := boxMean(v, w, h, 1)
+	hp := make([]float32, len(v))
+	for i := range v {
+		hp[i] = v[i] - m[i]
+	}
+	return hp
+}
+
+// normalisedField whitens a working-grid image: high-pass, divided by the local deviation
+// (5×5) plus a tenth of its median, clipped to ±3. It also returns the divisor's inverse.
+func normalisedField(v []float32, fw, fh int) (field, inv []float32) {
+	hp := highPass(v, fw, fh)
+	sq := make([]float32, len(v))
+	for i := range hp {
+		sq[i] = hp[i] * hp[i]
+	}
+	loc := boxMean(sq, fw, fh, 2)
+	for i := range loc {
+		loc[i] = float32(math.Sqrt(float64(loc[i])))
+	}
+	eps := 0.1*median32(loc) + 1e-6
+	inv = make([]float32, len(hp))
+	for i := range hp {
+		inv[i] = 1 / (loc[i] + eps)
+		hp[i] = max(-3, min(3, hp[i]*inv[i]))
+	}
+	return hp, inv
+}
+
+// cellStats folds a working-grid field whose first sample is at (ox, oy) of the embedding's
+// grid, at the embedding's own alignment (bin = sample mod tileBins), and returns, for each
+// cell, the detector's statistic: the whitened fold summed over the cell's bilinear footprint.
+func cellStats(field []float32, fw, fh, ox, oy int) []float64 {
+	const n = tileBins
+	sum := make([]float64, n*n)
+	cnt := make([]float64, n*n)
+	for y := 0; y < fh; y++ {
+		r := ((y + oy) % n) * n
+		for x, v := range field[y*fw : (y+1)*fw] {
+			b := r + (x+ox)%n
+			sum[b] += float64(v)
+			cnt[b]++
+		}
+	}
+	for i := range sum {
+		if cnt[i] > 0 {
+			sum[i] /= cnt[i]
+		}
+	}
+	return footprints(cyclicHighPass(sum))
+}
+
+// footprints sums a whitened tile over each cell's bilinear footprint.
+func footprints(hw []float64) []float64 {
+	const n = tileBins
+	wts := [4]float64{0.25, 0.75, 0.75, 0.25}
+	out := make([]float64, tileCells*tileCells)
+	for cell := range out {
+		cx, cy := cell%tileCells, cell/tileCells
+		s := 0.0
+		for dy := 0; dy < 4; dy++ {
+			yy := ((2*cy - 1 + dy) + n) % n
+			for dx := 0; dx < 4; dx++ {
+				xx := ((2*cx - 1 + dx) + n) % n
+				s += wts[dy] * wts[dx] * hw[yy*n+xx]
+			}
+		}
+		out[cell] = s
+	}
+	return out
+}
+
+// candidate is the best pilot match at one scale.
+type candidate struct {
+	r      float64
+	d      int     // orientation
+	sx, sy int     // cyclic shift of the tile
+	z      float64 // pilot correlation in null standard deviations (sign: polarity)
+	fold   []float64
+}
+
+// detector holds the key's templates and FFT scratch space for one tile size.
+type detector struct {
+	n      int
+	lay    *layout
+	fft    *fourier.CmplxFFT
+	pilotF [8][]complex128 // conjugated spectra of the whitened pilot in each orientation
+	perm   [8][]int
+	buf    []complex128
+	col    []complex128
+	colOut []complex128
+	prod   []complex128
+	corr   []float64
+	sqBuf  []float64
+	bx, by []int
+	tx, ty []int
+	acc    [3][]float64 // fold, decoy 1, decoy 2
+	cnt    []float64
+}
+
+// newDetector makes a detector for tiles of n bins (tileBins, or tileBins/2 for the coarse
+// search, whose pilot is the 2×2 mean of the full one).
+func newDetector(lay *layout, n int) *detector {
+	d := &detector{n: n, lay: lay, fft: fourier.NewCmplxFFT(n),
+		buf: make([]complex128, n*n), col: make([]complex128, n), colOut: make([]complex128, n),
+		prod: make([]complex128, n*n), corr: make([]float64, 8*n*n), sqBuf: make([]float64, 2*8*n*n),
+		cnt: make([]float64, n*n)}
+	for i := range d.acc {
+		d.acc[i] = make([]float64, n*n)
+	}
+	cells := make([]float64, tileCells*tileCells)
+	for _, c := range lay.pilotCells {
+		cells[c] = lay.sign[c]
+	}
+	pilot := cyclicHighPass(renderTile(cells))
+	if n != tileBins {
+		f := tileBins / n
+		small := make([]float64, n*n)
+		for y := 0; y < tileBins; y++ {
+			for x := 0; x < tileBins; x++ {
+				small[(y/f)*n+x/f] += pilot[y*tileBins+x]
+			}
+		}
+		pilot = small
+	}
+	normalise(pilot)
+	for o := 0; o < 8; o++ {
+		d.perm[o] = dihedral(o, n)
+		t := make([]complex128, n*n)
+		for i, v := range pilot {
+			t[d.perm[o][i]] = complex(v, 0)
+		}
+		d.fft2(t, false)
+		for i := range t {
+			t[i] = complex(real(t[i]), -imag(t[i]))
+		}
+		d.pilotF[o] = t
+	}
+	return d
+}
+
+func normalise(v []float64) {
+	m := 0.0
+	for _, x := range v {
+		m += x
+	}
+	m /= float64(len(v))
+	s := 0.0
+	for i := range v {
+		v[i] -= m
+		s += v[i] * v[i]
+	}
+	s = math.Sqrt(s)
+	if s > 0 {
+		for i := range v {
+			v[i] /= s
+		}
+	}
+}
+
+// fft2 transforms an n×n array in place (rows, then columns).
+func (d *detector) fft2(a []complex128, inverse bool) {
+	n := d.n
+	tr := d.fft.Coefficients
+	if inverse {
+		tr = d.fft.Sequence
+	}
+	for y := 0; y < n; y++ {
+		copy(d.col, a[y*n:(y+1)*n])
+		tr(a[y*n:(y+1)*n], d.col)
+	}
+	for x := 0; x < n; x++ {
+		for y := 0; y < n; y++ {
+			d.col[y] = a[y*n+x]
+		}
+		tr(d.colOut, d.col)
+		for y := 0; y < n; y++ {
+			a[y*n+x] = d.colOut[y]
+		}
+	}
+}
+
+// fold averages the field into one tile of bins at cell scale r (working samples per bin,
+// nearest bin, about the field's centre). It also makes two decoy folds in which every
+// tile enters with a pseudo-random sign: they have the fold's noise statistics but no
+// coherent mark, and calibrate the null distribution of the pilot correlation.
+func (d *detector) fold(f []float32, fw, fh int, r float64) (fold []float64, decoys [2][]float64) {
+	n := d.n
+	if cap(d.bx) < fw {
+		d.bx, d.tx = make([]int, fw), make([]int, fw)
+	}
+	if cap(d.by) < fh {
+		d.by, d.ty = make([]int, fh), make([]int, fh)
+	}
+	bx, tx, by, ty := d.bx[:fw], d.tx[:fw], d.by[:fh], d.ty[:fh]
+	for x := range bx {
+		b := int(math.Floor(float64(x-fw/2)/r + 0.5))
+		bx[x], tx[x] = (b%n+n)%n, int(math.Floor(float64(b)/float64(n)))
+	}
+	for y := range by {
+		b := int(math.Floor(float64(y-fh/2)/r + 0.5))
+		by[y], ty[y] = (b%n+n)%n*n, int(math.Floor(float64(b)/float64(n)))
+	}
+	sum, d0, d1, cnt := d.acc[0], d.acc[1], d.acc[2], d.cnt
+	clear(sum)
+	clear(d0)
+	clear(d1)
+	clear(cnt)
+	for y := 0; y < fh; y++ {
+		row := f[y*fw : (y+1)*fw]
+		ro := by[y]
+		for x, v := range row {
+			i := ro + bx[x]
+			fv := float64(v)
+			sum[i] += fv
+			cnt[i]++
+			h := tileSignHash(tx[x], ty[y])
+			if h&1 == 1 {
+				d0[i] -= fv
+			} else {
+				d0[i] += fv
+			}
+			if h&2 == 2 {
+				d1[i] -= fv
+			} else {
+				d1[i] += fv
+			}
+		}
+	}
+	norm := func(s []float64) []float64 {
+		out := make([]float64, n*n)
+		mean := 0.0
+		for i := range out {
+			if cnt[i] > 0 {
+				out[i] = s[i] / cnt[i]
+			}
+			mean += out[i]
+		}
+		mean /= float64(n * n)
+		for i := range out {
+			out[i] -= mean
+		}
+		return out
+	}
+	return norm(sum), [2][]float64{norm(d0), norm(d1)}
+}
+
+// tileSignHash gives two pseudo-random bits for tile (tx, ty), the same for every key.
+func tileSignHash(tx, ty int) uint64 {
+	h := uint64(tx)*0x9e3779b97f4a7c15 ^ uint64(ty)*0xc2b2ae3d27d4eb4f
+	h ^= h >> 29
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 32
+	return h
+}
+
+// search folds at scale r and correlates the tile with the pilot in all 8 orientations and
+// all cyclic shifts; it returns the strongest match in units of the null spread.
+func (d *detector) search(f []float32, fw, fh int, r float64) candidate {
+	n := d.n
+	fold, decoys := d.fold(f, fw, fh, r)
+	// Null spread from the decoys: the pilot correlation's spread where the mark cannot add up.
+	k := 0
+	for _, dec := range decoys {
+		d.correlate(dec)
+		for _, v := range d.corr {
+			d.sqBuf[k] = v * v
+			k++
+		}
+	}
+	sq := d.sqBuf[:k]
+	sort.Float64s(sq)
+	sd := math.Sqrt(sq[len(sq)/2] / 0.45493642311957283) // median of χ²(1)
+	best := candidate{r: r, fold: fold}
+	d.correlate(fold)
+	// The fold's own spread over all shifts and orientations: larger than the decoys' when
+	// the image has structure that repeats with the tile's period (the decoys cancel it).
+	for i, v := range d.corr {
+		d.sqBuf[i] = v * v
+	}
+	own := d.sqBuf[:len(d.corr)]
+	sort.Float64s(own)
+	sd = math.Max(sd, math.Sqrt(own[len(own)/2]/0.45493642311957283))
+	if sd == 0 {
+		return best
+	}
+	for i, v := range d.corr {
+		if z := v / sd; math.Abs(z) > math.Abs(best.z) {
+			o, s := i/(n*n), i%(n*n)
+			best.z, best.d, best.sx, best.sy = z, o, s%n, s/n
+		}
+	}
+	return best
+}
+
+// correlate fills d.corr with the circular correlation of a tile with the pilot in all 8
+// orientations.
+func (d *detector) correlate(tile []float64) {
+	n := d.n
+	for i, v := range tile {
+		d.buf[i] = complex(v, 0)
+	}
+	d.fft2(d.buf, false)
+	for o := 0; o < 8; o++ {
+		p := d.pilotF[o]
+		for i := range d.prod {
+			d.prod[i] = d.buf[i] * p[i]
+		}
+		d.fft2(d.prod, true)
+		c := d.corr[o*n*n : (o+1)*n*n]
+		for i := range c {
+			c[i] = real(d.prod[i])
+		}
+	}
+}
+
+// softBits reads the coded bits at candidate c: the tile is shifted back, put back in the
+// embedding orientation, whitened, and each data cell's bilinear footprint is summed.
+func (d *detector) softBits(c candidate) []float64 {
+	n := d.n
+	// G(b) = fold(b + s); then H = D⁻¹(G), i.e. H(i) = G(perm(i)).
+	h := make([]float64, n*n)
+	perm := d.perm[c.d]
+	for i := range h {
+		j := perm[i]
+		x, y := j%n, j/n
+		h[i] = c.fold[((y+c.sy)%n)*n+(x+c.sx)%n]
+	}
+	resp := footprints(cyclicHighPass(h))
+	pol := 1.0
+	if c.z < 0 {
+		pol = -1
+	}
+	soft := make([]float64, codedBits)
+	for i, cell := range d.lay.dataCells {
+		s := resp[cell]
+		v := s * pol * d.lay.sign[cell]
+		if d.lay.scramble[i] == 1 {
+			v = -v
+		}
+		soft[i] = v
+	}
+	return soft
+}

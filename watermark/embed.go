@@ -1,0 +1,289 @@
+package watermark
+
+import (
+	"fmt"
+	"math"
+)
+
+// Embedding limits.
+const (
+	MinSide = 64
+	MaxSide = 4096
+)
+
+// ssimBudget is the mean SSIM loss the mark may cause (SSIM stays at or above 1 − ssimBudget
+// before rounding).
+const ssimBudget = 0.014
+
+// DefaultPSNR is the strength of the mark: the peak signal-to-noise ratio, at the stored
+// bit depth, that an unclipped image gets.
+const DefaultPSNR = 45.8
+
+// Options tune embedding. The zero value means the defaults.
+type Options struct {
+	// PSNR in dB of the marked image against the original (DefaultPSNR when 0). Lower is
+	// stronger and more robust; 45 dB is the invisibility floor this package is tested at.
+	PSNR float64
+}
+
+// Embed returns a marked copy of img carrying p under key, at the default strength.
+func Embed(img *Gray, key Key, p Payload) (*Gray, error) {
+	return EmbedWith(img, key, p, Options{})
+}
+
+// EmbedWith is Embed with options.
+func EmbedWith(img *Gray, key Key, p Payload, o Options) (*Gray, error) {
+	if err := img.Validate(); err != nil {
+		return nil, fmt.Errorf("embed: %w", err)
+	}
+	if img.BitDepth < 8 {
+		return nil, fmt.Errorf("embed: bit depth %d is below 8", img.BitDepth)
+	}
+	if img.Width < MinSide || img.Height < MinSide || img.Width > MaxSide || img.Height > MaxSide {
+		return nil, fmt.Errorf("embed: image %d×%d is outside %d..%d px a side", img.Width, img.Height, MinSide, MaxSide)
+	}
+	psnr := o.PSNR
+	if psnr == 0 {
+		psnr = DefaultPSNR
+	}
+	if psnr < 20 || psnr > 90 {
+		return nil, fmt.Errorf("embed: PSNR %.1f dB is outside 20..90", psnr)
+	}
+	lay, err := newLayout(key)
+	if err != nil {
+		return nil, fmt.Errorf("embed: %w", err)
+	}
+	cd, err := newCodec()
+	if err != nil {
+		return nil, fmt.Errorf("embed: %w", err)
+	}
+	bits, err := cd.encode(p)
+	if err != nil {
+		return nil, fmt.Errorf("embed: %w", err)
+	}
+	w, h := img.Width, img.Height
+	k := float64(min(w, h)) / workShort // image pixels per working sample
+	ww, wh := workSize(w, h)
+	mean, sq := resampleGray(img, ww, wh, true)
+	m1, m2 := boxMean(mean, ww, wh, 1), boxMean(sq, ww, wh, 1)
+	sigma := make([]float32, len(m1))
+	for i := range sigma {
+		sigma[i] = float32(math.Sqrt(math.Max(0, float64(m2[i]-m1[i]*m1[i]))))
+	}
+	// Perceptual strength from SSIM. A mark m with local variance vm lowers the local SSIM's
+	// contrast-structure term by about vm/(2σ²+C2) and, since it is smooth at the scale of
+	// the SSIM window, the luminance term by about m²/(2μ²+C1), where μ and σ² are the local
+	// mean and variance of the image and C1 = (0.01·peak)², C2 = (0.03·peak)². The amplitude
+	// A = 1/sqrt(1/(2σ²+C2) + 1/(2μ²+C1)) makes that loss the same everywhere, so the mark
+	// hides in texture and noise and stays faint in dark flat regions; the gain is the smaller
+	// of the PSNR target's and the SSIM budget's.
+	peak := img.Max()
+	c1 := (0.01 * peak) * (0.01 * peak)
+	c2 := (0.03 * peak) * (0.03 * peak)
+	amp := make([]float32, len(sigma))
+	for i, s := range sigma {
+		mu := float64(m1[i])
+		a2 := 1 / (1/(2*float64(s)*float64(s)+c2) + 1/(2*mu*mu+c1))
+		amp[i] = float32(math.Sqrt(a2))
+	}
+	signs := lay.cellValues(bits)
+	uni := renderMark(amp, ww, wh, signs)
+	rms := upsampledRMS(newUpsampler(uni, ww, wh, w, h, k), w, h)
+	if rms == 0 {
+		return nil, fmt.Errorf("embed: mark has no energy")
+	}
+	gain := peak * math.Pow(10, -psnr/20) / rms
+	// SSIM budget: mean of (gain·mark)²/(2σ²+C2) = gain²·mean(tile²) on the working grid.
+	var p2 float64
+	for i, m := range uni {
+		p2 += float64(m) * float64(m) / float64(amp[i]) / float64(amp[i])
+	}
+	p2 /= float64(len(uni))
+	if p2 > 0 {
+		gain = math.Min(gain, math.Sqrt(ssimBudget/p2))
+	}
+	// The informed cells keep the uniform mark's rms, so the gain stays valid.
+	mark := renderMark(amp, ww, wh, informedCells(mean, amp, ww, wh, signs, gain, peak))
+	up := newUpsampler(mark, ww, wh, w, h, k)
+	row := make([]float32, w)
+
+	// Quantise with Floyd–Steinberg error diffusion: plain rounding would erase the parts of
+	// the mark smaller than half a grey level (most of it on 8-bit images), while diffusion
+	// keeps its local mean and pushes the rounding error to frequencies the detector ignores.
+	out := &Gray{Width: w, Height: h, BitDepth: img.BitDepth, Pix: make([]uint16, len(img.Pix))}
+	pk := float32(peak)
+	errCur, errNext := make([]float32, w+2), make([]float32, w+2)
+	for y := 0; y < h; y++ {
+		up.row(y, row)
+		src := img.Pix[y*w : (y+1)*w]
+		dst := out.Pix[y*w : (y+1)*w]
+		fg := float32(gain)
+		for x, v := range src {
+			f := float32(v) + fg*row[x] + errCur[x+1]
+			q := float32(math.Floor(float64(f) + 0.5))
+			if q < 0 {
+				q = 0
+			} else if q > pk {
+				q = pk
+			}
+			dst[x] = uint16(q)
+			e := f - q
+			if e > 1 || e < -1 { // clipped: do not carry the clipped excess
+				e = 0
+			}
+			errCur[x+2] += e * 7 / 16
+			errNext[x] += e * 3 / 16
+			errNext[x+1] += e * 5 / 16
+			errNext[x+2] += e * 1 / 16
+		}
+		errCur, errNext = errNext, errCur
+		clear(errNext)
+	}
+	return out, nil
+}
+
+// upsampler interpolates a working-grid field bilinearly to image pixels, where working
+// sample X has its centre at image coordinate (X+0.5)·k.
+type upsampler struct {
+	f      []float32
+	fw, fh int
+	x0     []int
+	fx     []float32
+	k      float64
+	tmp    []float32
+}
+
+func newUpsampler(f []float32, fw, fh, w, _ int, k float64) *upsampler {
+	u := &upsampler{f: f, fw: fw, fh: fh, k: k, x0: make([]int, w), fx: make([]float32, w), tmp: make([]float32, fw)}
+	for x := 0; x < w; x++ {
+		u.x0[x], u.fx[x] = interpAt(x, k, fw)
+	}
+	return u
+}
+
+// interpAt gives the lower working index and the weight of the upper one for pixel i.
+func interpAt(i int, k float64, n int) (int, float32) {
+	p := (float64(i)+0.5)/k - 0.5
+	if p <= 0 {
+		return 0, 0
+	}
+	if p >= float64(n-1) {
+		return max(0, n-2), float32(min(1, float64(n-1)))
+	}
+	p0 := math.Floor(p)
+	return int(p0), float32(p - p0)
+}
+
+func (u *upsampler) row(y int, out []float32) {
+	y0, fy := interpAt(y, u.k, u.fh)
+	y1 := min(y0+1, u.fh-1)
+	a, b := u.f[y0*u.fw:(y0+1)*u.fw], u.f[y1*u.fw:(y1+1)*u.fw]
+	for i := range u.tmp {
+		u.tmp[i] = a[i] + fy*(b[i]-a[i])
+	}
+	t := u.tmp
+	last := u.fw - 1
+	for x := range out {
+		x0 := u.x0[x]
+		x1 := min(x0+1, last)
+		out[x] = t[x0] + u.fx[x]*(t[x1]-t[x0])
+	}
+}
+
+// renderMark multiplies the strength field by the tile drawn from cell values.
+func renderMark(amp []float32, ww, wh int, cells []float64) []float32 {
+	tile := renderTile(cells)
+	mark := make([]float32, ww*wh)
+	for y := 0; y < wh; y++ {
+		trow := tile[(y%tileBins)*tileBins:]
+		for x := 0; x < ww; x++ {
+			mark[y*ww+x] = amp[y*ww+x] * float32(trow[x%tileBins])
+		}
+	}
+	return mark
+}
+
+// Informed embedding. The detector sums, for each cell of the tile, the whitened image over
+// all copies of the tile; the host image adds its own term to that sum (the main source of
+// bit errors on smooth images), and neighbouring cells leak into each other through the
+// interpolation and the whitening. Knowing the host, the embedder adjusts the amplitude of
+// every cell so that all cells reach about the same margin over those terms, at the same
+// total energy as a uniform mark (improved spread spectrum, Malvar & Florêncio 2003, solved
+// per cell with the detector's own model, linearised by keeping its normaliser fixed).
+const (
+	informedFloor = 0.4 // smallest cell amplitude, relative to the uniform mark
+	informedMax   = 2.5 // largest
+	informedIters = 10
+)
+
+func informedCells(mean, amp []float32, ww, wh int, signs []float64, g float64, peak float64) []float64 {
+	nc := len(signs)
+	uniRMS := math.Sqrt(meanSquare(renderMark(amp, ww, wh, signs)))
+	if uniRMS == 0 {
+		return signs
+	}
+	pk := float32(peak)
+	marked := make([]float32, len(mean))
+	x0, y0, rw, rh := workRegion(ww, wh) // what the detector reads
+	// total rescales v to the uniform mark's rms and returns the detector's cell statistics
+	// on the marked working image: its own whitening, normalisation and clipping, and the
+	// value range's clipping.
+	total := func(v []float64) []float64 {
+		m := renderMark(amp, ww, wh, v)
+		sc := uniRMS / math.Sqrt(meanSquare(m))
+		for c := range v {
+			v[c] *= sc
+		}
+		f := float32(g * sc)
+		for i := range m {
+			marked[i] = max(0, min(pk, mean[i]+f*m[i]))
+		}
+		field, _ := normalisedField(cropField(marked, ww, x0, y0, rw, rh), rw, rh)
+		return cellStats(field, rw, rh, x0, y0)
+	}
+	field, _ := normalisedField(cropField(mean, ww, x0, y0, rw, rh), rw, rh)
+	host := cellStats(field, rw, rh, x0, y0)
+	v := append([]float64(nil), signs...)
+	r0 := total(v)
+	gs := make([]float32, nc)
+	for c := range gs {
+		gs[c] = float32(signs[c] * (r0[c] - host[c]))
+	}
+	gmed := float64(median32(gs))
+	if gmed <= 0 {
+		return signs
+	}
+	r := r0
+	for it := 0; it < informedIters; it++ {
+		for c := range v {
+			marg := signs[c] * r[c]
+			a := math.Abs(v[c]) + 0.7*(gmed-marg)/gmed
+			v[c] = signs[c] * math.Max(informedFloor, math.Min(informedMax, a))
+		}
+		r = total(v)
+	}
+	return v
+}
+
+// upsampledRMS is the rms of the upsampled field, from every third row.
+func upsampledRMS(up *upsampler, w, h int) float64 {
+	var e float64
+	var n int
+	row := make([]float32, w)
+	for y := 0; y < h; y += 3 {
+		up.row(y, row)
+		for _, v := range row {
+			e += float64(v) * float64(v)
+		}
+		n += w
+	}
+	return math.Sqrt(e / float64(n))
+}
+
+func meanSquare(m []float32) float64 {
+	e := 0.0
+	for _, v := range m {
+		e += float64(v) * float64(v)
+	}
+	return e / float64(max(1, len(m)))
+}

@@ -1,0 +1,96 @@
+package watermark
+
+import (
+	"fmt"
+	"math"
+)
+
+// PSNR is the peak signal-to-noise ratio in dB of b against a at a's bit depth
+// (+Inf when they are equal).
+func PSNR(a, b *Gray) (float64, error) {
+	if a.Width != b.Width || a.Height != b.Height {
+		return 0, fmt.Errorf("psnr: sizes differ: %d×%d and %d×%d", a.Width, a.Height, b.Width, b.Height)
+	}
+	var se float64
+	for i, v := range a.Pix {
+		d := float64(v) - float64(b.Pix[i])
+		se += d * d
+	}
+	if se == 0 {
+		return math.Inf(1), nil
+	}
+	mse := se / float64(len(a.Pix))
+	return 10 * math.Log10(a.Max()*a.Max()/mse), nil
+}
+
+// SSIM is the mean structural similarity (Wang et al. 2004: 11×11 Gaussian window σ=1.5,
+// K1=0.01, K2=0.03, dynamic range of a's bit depth) of b against a.
+func SSIM(a, b *Gray) (float64, error) {
+	if a.Width != b.Width || a.Height != b.Height {
+		return 0, fmt.Errorf("ssim: sizes differ: %d×%d and %d×%d", a.Width, a.Height, b.Width, b.Height)
+	}
+	w, h := a.Width, a.Height
+	if w < 11 || h < 11 {
+		return 0, fmt.Errorf("ssim: image %d×%d is smaller than the 11×11 window", w, h)
+	}
+	const r = 5
+	k := make([]float64, 2*r+1)
+	s := 0.0
+	for i := range k {
+		d := float64(i - r)
+		k[i] = math.Exp(-d * d / (2 * 1.5 * 1.5))
+		s += k[i]
+	}
+	for i := range k {
+		k[i] /= s
+	}
+	n := w * h
+	fa, fb := make([]float64, n), make([]float64, n)
+	for i := range fa {
+		fa[i], fb[i] = float64(a.Pix[i]), float64(b.Pix[i])
+	}
+	prod := func(x, y []float64) []float64 {
+		p := make([]float64, n)
+		for i := range p {
+			p[i] = x[i] * y[i]
+		}
+		return p
+	}
+	// 'valid' filtering: only windows fully inside the image.
+	ow, oh := w-2*r, h-2*r
+	filt := func(src []float64) []float64 {
+		tmp := make([]float64, ow*h)
+		for y := 0; y < h; y++ {
+			for x := 0; x < ow; x++ {
+				v := 0.0
+				for i, kv := range k {
+					v += kv * src[y*w+x+i]
+				}
+				tmp[y*ow+x] = v
+			}
+		}
+		out := make([]float64, ow*oh)
+		for y := 0; y < oh; y++ {
+			for x := 0; x < ow; x++ {
+				v := 0.0
+				for i, kv := range k {
+					v += kv * tmp[(y+i)*ow+x]
+				}
+				out[y*ow+x] = v
+			}
+		}
+		return out
+	}
+	ma, mb := filt(fa), filt(fb)
+	saa, sbb, sab := filt(prod(fa, fa)), filt(prod(fb, fb)), filt(prod(fa, fb))
+	L := a.Max()
+	c1, c2 := (0.01*L)*(0.01*L), (0.03*L)*(0.03*L)
+	total := 0.0
+	for i := range ma {
+		va := saa[i] - ma[i]*ma[i]
+		vb := sbb[i] - mb[i]*mb[i]
+		cov := sab[i] - ma[i]*mb[i]
+		total += ((2*ma[i]*mb[i] + c1) * (2*cov + c2)) / ((ma[i]*ma[i] + mb[i]*mb[i] + c1) * (va + vb + c2))
+	}
+	return total / float64(len(ma)), nil
+}

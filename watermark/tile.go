@@ -1,0 +1,100 @@
+package watermark
+
+import (
+	"math"
+	"sort"
+)
+
+// Geometry of the mark. The image's short side is divided into cellsShort cells; the key
+// assigns each of the tileCells×tileCells cells of a tile to the pilot or to one coded bit,
+// and the tile repeats over the whole image. The detector works on a grid of
+// binsPerCell samples per cell (workShort samples on the short side).
+const (
+	cellsShort  = 128
+	tileCells   = 16
+	binsPerCell = 2
+	tileBins    = tileCells * binsPerCell // 32
+	workShort   = cellsShort * binsPerCell
+	pilotCells  = tileCells*tileCells - codedBits // 96
+)
+
+// renderTile draws cell values on the bin grid with bilinear interpolation between cell
+// centres (cell i's centre is at bin 2i+0.5), periodically.
+func renderTile(cells []float64) []float64 {
+	t := make([]float64, tileBins*tileBins)
+	// 1-D weights: bin 2i gets 0.25·v[i-1] + 0.75·v[i]; bin 2i+1 gets 0.75·v[i] + 0.25·v[i+1].
+	for by := 0; by < tileBins; by++ {
+		cy0, fy := binCell(by)
+		for bx := 0; bx < tileBins; bx++ {
+			cx0, fx := binCell(bx)
+			cy1, cx1 := (cy0+1)%tileCells, (cx0+1)%tileCells
+			v := (1-fy)*((1-fx)*cells[cy0*tileCells+cx0]+fx*cells[cy0*tileCells+cx1]) +
+				fy*((1-fx)*cells[cy1*tileCells+cx0]+fx*cells[cy1*tileCells+cx1])
+			t[by*tileBins+bx] = v
+		}
+	}
+	return t
+}
+
+// binCell returns the lower cell and the interpolation weight of the upper one for bin b.
+func binCell(b int) (int, float64) {
+	u := (float64(b)+0.5)/binsPerCell - 0.5
+	c := math.Floor(u)
+	return (int(c) + tileCells) % tileCells, u - c
+}
+
+// cyclicHighPass subtracts the cyclic 3×3 mean: the detector's whitening filter on a tile.
+func cyclicHighPass(t []float64) []float64 {
+	out := make([]float64, len(t))
+	const n = tileBins
+	for y := 0; y < n; y++ {
+		for x := 0; x < n; x++ {
+			s := 0.0
+			for dy := -1; dy <= 1; dy++ {
+				for dx := -1; dx <= 1; dx++ {
+					s += t[((y+dy+n)%n)*n+(x+dx+n)%n]
+				}
+			}
+			out[y*n+x] = t[y*n+x] - s/9
+		}
+	}
+	return out
+}
+
+// dihedral returns the permutation that maps bin index i of a tile to its place after
+// orientation d (bit 2: transpose, bit 0: flip columns, bit 1: flip rows).
+func dihedral(d, n int) []int {
+	p := make([]int, n*n)
+	for y := 0; y < n; y++ {
+		for x := 0; x < n; x++ {
+			xx, yy := x, y
+			if d&4 != 0 {
+				xx, yy = yy, xx
+			}
+			if d&1 != 0 {
+				xx = n - 1 - xx
+			}
+			if d&2 != 0 {
+				yy = n - 1 - yy
+			}
+			p[y*n+x] = yy*n + xx
+		}
+	}
+	return p
+}
+
+// orientationNames names the orientation d in which the marked image was found, as the
+// operation that was applied to the original.
+var orientationNames = [8]string{
+	"identity", "flip-horizontal", "flip-vertical", "rotate-180",
+	"transpose", "rotate-90", "rotate-270", "anti-transpose",
+}
+
+func median32(v []float32) float32 {
+	if len(v) == 0 {
+		return 0
+	}
+	c := append([]float32(nil), v...)
+	sort.Slice(c, func(i, j int) bool { return c[i] < c[j] })
+	return c[len(c)/2]
+}
