@@ -9,7 +9,9 @@ require (
 	github.com/suyashkumar/dicom v1.1.0
 	github.com/vivint/infectious v0.0.0-20200605153912-25a574ae18a3
 	github.com/yalue/onnxruntime_go v1.27.0
+	golang.org/x/image v0.48.0
 	golang.org/x/term v0.48.0
+	golang.org/x/text v0.44.0
 	gonum.org/v1/gonum v0.17.0
 )
 
@@ -27,6 +29,5 @@ require (
 	github.com/twpayne/go-geom v1.6.1 // indirect
 	golang.org/x/exp v0.0.0-20240525044651-4c93da0ed11d // indirect
 	golang.org/x/sys v0.50.0 // indirect
-	golang.org/x/text v0.44.0 // indirect
 	google.golang.org/protobuf v1.34.2 // indirect
 )

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+	"strings"
 )
 
 // Expectation is what an attack must leave intact.
@@ -306,4 +307,74 @@ func Orient(g *Gray, d int) *Gray {
 		}
 	}
 	return out
+}
+
+// SuiteRow sums up one attack over many images.
+type SuiteRow struct {
+	Attack        string      `json:"attack"`
+	Expect        Expectation `json:"expect"`
+	Images        int         `json:"images"`
+	Present       int         `json:"present"`
+	PayloadOK     int         `json:"payload_ok"`
+	Passed        int         `json:"passed"`
+	MinScore      float64     `json:"min_score"`
+	MaxFP         float64     `json:"max_false_positive_probability"`
+	MeanBitErrors float64     `json:"mean_corrected_bits"`
+}
+
+// Summarize turns per-image outcomes (one RunSuite result per image) into one row per attack,
+// in suite order.
+func Summarize(runs [][]AttackOutcome) []SuiteRow {
+	var rows []SuiteRow
+	idx := map[string]int{}
+	bitSums := map[string]int{}
+	for _, run := range runs {
+		for _, o := range run {
+			i, ok := idx[o.Attack]
+			if !ok {
+				i = len(rows)
+				idx[o.Attack] = i
+				rows = append(rows, SuiteRow{Attack: o.Attack, Expect: o.Expect, MinScore: math.Inf(1)})
+			}
+			r := &rows[i]
+			r.Images++
+			if o.Result.Present {
+				r.Present++
+			}
+			if o.PayloadOK {
+				r.PayloadOK++
+				bitSums[o.Attack] += o.Result.BitErrors
+			}
+			if o.Passed {
+				r.Passed++
+			}
+			r.MinScore = math.Min(r.MinScore, o.Result.Score)
+			if o.Err == "" {
+				r.MaxFP = math.Max(r.MaxFP, o.Result.FalsePositive)
+			} else {
+				r.MaxFP = 1
+			}
+		}
+	}
+	for i := range rows {
+		if rows[i].PayloadOK > 0 {
+			rows[i].MeanBitErrors = float64(bitSums[rows[i].Attack]) / float64(rows[i].PayloadOK)
+		}
+		if math.IsInf(rows[i].MinScore, 1) {
+			rows[i].MinScore = 0
+		}
+	}
+	return rows
+}
+
+// FormatTable renders rows as a Markdown table.
+func FormatTable(rows []SuiteRow) string {
+	var b strings.Builder
+	b.WriteString("| attack | must keep | passed | mark present | payload exact | min score (σ) | max FP probability | mean corrected bits |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %s | %d/%d | %d/%d | %d/%d | %.1f | %.1e | %.1f |\n", r.Attack, r.Expect,
+			r.Passed, r.Images, r.Present, r.Images, r.PayloadOK, r.Images, r.MinScore, r.MaxFP, r.MeanBitErrors)
+	}
+	return b.String()
 }

@@ -91,6 +91,7 @@ func (a *app) commands() []func() *cobra.Command {
 		a.markCommand,
 		a.inspectCommand,
 		a.generateCommand,
+		a.watermarkCommand,
 	}
 }
 

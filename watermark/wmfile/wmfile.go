@@ -1,0 +1,410 @@
+// Package wmfile reads and writes the image files that the watermark commands work on —
+// PNG, TIFF, JPEG and DICOM — as watermark.Gray pixel arrays. Package watermark itself
+// knows nothing of file formats; DICOM goes through package dicomio.
+package wmfile
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/image/tiff"
+
+	"github.com/medaugment/augment/dicomio"
+	"github.com/medaugment/augment/watermark"
+)
+
+// Format is an image file format.
+type Format string
+
+// The formats handled.
+const (
+	PNG   Format = "png"
+	TIFF  Format = "tiff"
+	JPEG  Format = "jpeg"
+	DICOM Format = "dicom"
+)
+
+// File is one decoded image file.
+type File struct {
+	Path   string
+	Format Format
+	// Image is the first frame as stored values (signed DICOM values offset to unsigned;
+	// colour images as luma).
+	Image *watermark.Gray
+	// SyntheticData is the DICOM Synthetic Data attribute (0008,001C): "YES", "NO" or ""
+	// (absent, and always "" for PNG, TIFF and JPEG, which carry no such tag).
+	SyntheticData string
+	// Frames is the number of frames in the file (1 for PNG, TIFF and JPEG).
+	Frames int
+}
+
+// Sniff tells the format from the first bytes of a file.
+func Sniff(head []byte) (Format, error) {
+	switch {
+	case bytes.HasPrefix(head, []byte("\x89PNG\r\n\x1a\n")):
+		return PNG, nil
+	case bytes.HasPrefix(head, []byte("II*\x00")), bytes.HasPrefix(head, []byte("MM\x00*")):
+		return TIFF, nil
+	case bytes.HasPrefix(head, []byte{0xFF, 0xD8, 0xFF}):
+		return JPEG, nil
+	case len(head) >= 132 && string(head[128:132]) == "DICM":
+		return DICOM, nil
+	}
+	return "", errors.New("not a PNG, TIFF, JPEG or DICOM (Part 10) file")
+}
+
+// Read decodes an image file. Panics in decoders become errors naming the file.
+func Read(path string) (f *File, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, err = nil, fmt.Errorf("read %s: decoder failed: %v", path, r)
+		}
+	}()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	format, err := Sniff(data)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	f = &File{Path: path, Format: format, Frames: 1}
+	switch format {
+	case PNG, TIFF, JPEG:
+		var im image.Image
+		switch format {
+		case PNG:
+			im, err = png.Decode(bytes.NewReader(data))
+		case TIFF:
+			im, err = tiff.Decode(bytes.NewReader(data))
+		default:
+			im, err = jpeg.Decode(bytes.NewReader(data))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %s: %w", path, format, err)
+		}
+		f.Image = FromImage(im)
+	case DICOM:
+		in, img, err := dicomio.ReadImage(path, dicomio.ReadOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		if img == nil {
+			return nil, fmt.Errorf("read %s: DICOM file holds no image", path)
+		}
+		g, err := FrameGray(img, 0)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		f.Image, f.Frames = g, max(1, img.Frames)
+		f.SyntheticData = strings.ToUpper(strings.TrimSpace(in.SyntheticData))
+	}
+	return f, nil
+}
+
+// FromImage converts a decoded image to greyscale stored values: 16-bit for 16-bit
+// greyscale sources, 8-bit otherwise (colour as Rec. 601 luma).
+func FromImage(im image.Image) *watermark.Gray {
+	b := im.Bounds()
+	switch src := im.(type) {
+	case *image.Gray16:
+		g := watermark.NewGray(b.Dx(), b.Dy(), 16)
+		for y := 0; y < b.Dy(); y++ {
+			for x := 0; x < b.Dx(); x++ {
+				g.Pix[y*g.Width+x] = src.Gray16At(b.Min.X+x, b.Min.Y+y).Y
+			}
+		}
+		return g
+	case *image.Gray:
+		g := watermark.NewGray(b.Dx(), b.Dy(), 8)
+		for y := 0; y < b.Dy(); y++ {
+			for x := 0; x < b.Dx(); x++ {
+				g.Pix[y*g.Width+x] = uint16(src.GrayAt(b.Min.X+x, b.Min.Y+y).Y)
+			}
+		}
+		return g
+	}
+	g := watermark.NewGray(b.Dx(), b.Dy(), 8)
+	for y := 0; y < b.Dy(); y++ {
+		for x := 0; x < b.Dx(); x++ {
+			c := color.GrayModel.Convert(im.At(b.Min.X+x, b.Min.Y+y)).(color.Gray)
+			g.Pix[y*g.Width+x] = uint16(c.Y)
+		}
+	}
+	return g
+}
+
+// ToImage converts stored values to an image: 8-bit and lower as image.Gray, deeper as
+// image.Gray16 holding the stored values unscaled.
+func ToImage(g *watermark.Gray) image.Image {
+	r := image.Rect(0, 0, g.Width, g.Height)
+	if g.BitDepth <= 8 {
+		im := image.NewGray(r)
+		for i, v := range g.Pix {
+			im.Pix[i] = uint8(v)
+		}
+		return im
+	}
+	im := image.NewGray16(r)
+	for i, v := range g.Pix {
+		im.Pix[2*i], im.Pix[2*i+1] = uint8(v>>8), uint8(v)
+	}
+	return im
+}
+
+// FrameGray extracts frame i of a single-sample DICOM image as stored values (signed values
+// offset by 2^(BitsStored−1)).
+func FrameGray(img *dicomio.Image, i int) (*watermark.Gray, error) {
+	if img.Samples > 1 {
+		return nil, fmt.Errorf("image has %d samples per pixel; only greyscale is watermarked", img.Samples)
+	}
+	bits := img.BitsStored
+	if bits < 1 || bits > 16 {
+		return nil, fmt.Errorf("bits stored %d is outside 1..16", bits)
+	}
+	n := img.Rows * img.Columns
+	if i < 0 || i >= max(1, img.Frames) {
+		return nil, fmt.Errorf("frame %d of %d", i, img.Frames)
+	}
+	g := watermark.NewGray(img.Columns, img.Rows, bits)
+	off := i * n
+	shift := 0
+	if img.Signed {
+		shift = 1 << (bits - 1)
+	}
+	m := int(g.Max())
+	switch {
+	case img.U8 != nil:
+		for j := 0; j < n; j++ {
+			g.Pix[j] = uint16(min(m, int(img.U8[off+j])))
+		}
+	case img.U16 != nil:
+		for j := 0; j < n; j++ {
+			g.Pix[j] = uint16(min(m, int(img.U16[off+j])))
+		}
+	case img.I8 != nil:
+		for j := 0; j < n; j++ {
+			g.Pix[j] = uint16(max(0, min(m, int(img.I8[off+j])+shift)))
+		}
+	case img.I16 != nil:
+		for j := 0; j < n; j++ {
+			g.Pix[j] = uint16(max(0, min(m, int(img.I16[off+j])+shift)))
+		}
+	default:
+		return nil, errors.New("pixel data is not 8- or 16-bit integers")
+	}
+	return g, nil
+}
+
+// EmbedOptions say where and how EmbedFile writes.
+type EmbedOptions struct {
+	// OutDir receives the marked files.
+	OutDir string
+	// Payload is embedded in PNG, TIFF and JPEG inputs.
+	Payload watermark.Payload
+	// DICOM marks DICOM inputs (its OutDir is set from OutDir): its Synthetic.Watermark hook
+	// embeds the mark and chooses the payload from Synthetic.RunID and Item.
+	DICOM dicomio.MarkOptions
+	// Item numbers the file within the run.
+	Item int
+}
+
+// Embedded describes one marked file.
+type Embedded struct {
+	Input   string `json:"input"`
+	Output  string `json:"output"`
+	Format  Format `json:"format"`
+	Payload string `json:"payload_id"`
+	KeyID   string `json:"key_id"`
+}
+
+// EmbedFile marks the image at path and writes it to o.OutDir in the same format: PNG and
+// TIFF as PNG and TIFF, JPEG as PNG (a JPEG re-encode would weaken the mark), each named
+// after the input's stem; DICOM through the DICOM writer as a synthetic instance (Synthetic
+// Data YES, new UIDs, the payload and key ids in the provenance record), named by its new
+// SOP Instance UID.
+func EmbedFile(ctx context.Context, path string, key watermark.Key, o EmbedOptions) (Embedded, error) {
+	e := Embedded{Input: path, KeyID: key.ID()}
+	head := make([]byte, 132)
+	fh, err := os.Open(path)
+	if err != nil {
+		return e, fmt.Errorf("embed %s: %w", path, err)
+	}
+	n, _ := fh.Read(head)
+	fh.Close()
+	format, err := Sniff(head[:n])
+	if err != nil {
+		return e, fmt.Errorf("embed %s: %w", path, err)
+	}
+	e.Format = format
+	if format == DICOM {
+		if o.DICOM.Synthetic.Watermark == nil {
+			return e, fmt.Errorf("embed %s: no DICOM watermark hook", path)
+		}
+		mo := o.DICOM
+		mo.OutDir = o.OutDir
+		res, err := dicomio.MarkFile(ctx, path, o.Item, mo)
+		if err != nil {
+			return e, fmt.Errorf("embed %s: %w", path, err)
+		}
+		e.Output, e.Payload = res.Path, res.Provenance.Generation.WatermarkPayloadID
+		return e, nil
+	}
+	f, err := Read(path)
+	if err != nil {
+		return e, fmt.Errorf("embed %s: %w", path, err)
+	}
+	m, err := watermark.Embed(f.Image, key, o.Payload)
+	if err != nil {
+		return e, fmt.Errorf("embed %s: %w", path, err)
+	}
+	outFormat, ext := format, "png"
+	switch format {
+	case JPEG:
+		outFormat = PNG
+	case TIFF:
+		ext = "tif"
+	}
+	stem := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	e.Output = filepath.Join(o.OutDir, stem+"."+ext)
+	if err := Write(e.Output, m, outFormat); err != nil {
+		return e, fmt.Errorf("embed %s: %w", path, err)
+	}
+	e.Payload = o.Payload.String()
+	return e, nil
+}
+
+// Write encodes g as PNG or TIFF at path, through a temporary file and a rename.
+func Write(path string, g *watermark.Gray, format Format) error {
+	var buf bytes.Buffer
+	im := ToImage(g)
+	var err error
+	switch format {
+	case PNG:
+		err = png.Encode(&buf, im)
+	case TIFF:
+		err = tiff.Encode(&buf, im, &tiff.Options{Compression: tiff.Deflate})
+	default:
+		return fmt.Errorf("write %s: format %q is not writable here", path, format)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return writeAtomic(path, buf.Bytes())
+}
+
+// writeAtomic writes data to path through a temporary file and a rename.
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// Verdict is what verify says about one file.
+type Verdict struct {
+	Path          string            `json:"path"`
+	Format        Format            `json:"format,omitempty"`
+	Result        *watermark.Result `json:"result,omitempty"`
+	SyntheticData string            `json:"synthetic_data"`
+	// TagsStripped is true when a mark is present but the file does not say Synthetic Data =
+	// YES (always so for PNG, TIFF and JPEG, which cannot say it): a synthetic image that
+	// has lost its labels.
+	TagsStripped bool   `json:"tags_stripped"`
+	Error        string `json:"error,omitempty"`
+}
+
+// VerifyFile reads path and detects the mark in its first frame.
+func VerifyFile(path string, key watermark.Key) Verdict {
+	v := Verdict{Path: path}
+	f, err := Read(path)
+	if err != nil {
+		v.Error = err.Error()
+		return v
+	}
+	v.Format, v.SyntheticData = f.Format, f.SyntheticData
+	r, err := watermark.Detect(f.Image, key)
+	if err != nil {
+		v.Error = fmt.Sprintf("verify %s: %v", path, err)
+		return v
+	}
+	v.Result = &r
+	v.TagsStripped = r.Present && f.SyntheticData != "YES"
+	return v
+}
+
+// AttackInput is an image ready for the robustness suite.
+type AttackInput struct {
+	Marked  *watermark.Gray
+	Payload watermark.Payload
+	// Embedded is true when the file carried no decodable mark and one was embedded.
+	Embedded bool
+}
+
+// PrepareAttack reads path and returns its marked pixels and payload: the file's own mark
+// when it decodes, else a fresh mark with payload p.
+func PrepareAttack(path string, key watermark.Key, p watermark.Payload) (AttackInput, error) {
+	f, err := Read(path)
+	if err != nil {
+		return AttackInput{}, err
+	}
+	if r, err := watermark.Detect(f.Image, key); err == nil && r.Payload != nil {
+		return AttackInput{Marked: f.Image, Payload: *r.Payload}, nil
+	}
+	m, err := watermark.Embed(f.Image, key, p)
+	if err != nil {
+		return AttackInput{}, fmt.Errorf("attack %s: %w", path, err)
+	}
+	return AttackInput{Marked: m, Payload: p, Embedded: true}, nil
+}
+
+// WriteAttacked writes each attacked image as <stem>.<attack>.png in dir.
+func WriteAttacked(dir, input string, outs []watermark.AttackOutcome) error {
+	stem := strings.TrimSuffix(filepath.Base(input), filepath.Ext(input))
+	for _, o := range outs {
+		if o.Image == nil {
+			continue
+		}
+		name := strings.NewReplacer("%", "pct", "+", "plus", "/", "-").Replace(o.Attack)
+		if err := Write(filepath.Join(dir, stem+"."+name+".png"), o.Image, PNG); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteTable writes the summary as table.json and table.md in dir.
+func WriteTable(dir string, rows []watermark.SuiteRow) error {
+	js, err := json.MarshalIndent(rows, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write table: %w", err)
+	}
+	if err := writeAtomic(filepath.Join(dir, "table.json"), append(js, '\n')); err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(dir, "table.md"), []byte(watermark.FormatTable(rows)))
+}
