@@ -10,8 +10,8 @@
 // Supported transfer syntaxes:
 //
 //	1.2.840.10008.1.2.5       RLE Lossless                                   pure Go (1, 8, 16, 32 bits)
-//	1.2.840.10008.1.2.4.50    JPEG Baseline (Process 1)                      IJG 6b (DCMTK), 8 bits
-//	1.2.840.10008.1.2.4.51    JPEG Extended (Process 2 & 4)                  IJG 6b (DCMTK), 8/12 bits
+//	1.2.840.10008.1.2.4.50    JPEG Baseline (Process 1)                      libjpeg-turbo 2.1, 8 bits
+//	1.2.840.10008.1.2.4.51    JPEG Extended (Process 2 & 4)                  libjpeg-turbo 2.1 (8 bits), IJG 6b (DCMTK, 12 bits)
 //	1.2.840.10008.1.2.4.57    JPEG Lossless (Process 14)                     IJG 6b (DCMTK), 2-16 bits
 //	1.2.840.10008.1.2.4.70    JPEG Lossless SV1 (Process 14, predictor 1)    IJG 6b (DCMTK), 2-16 bits
 //	1.2.840.10008.1.2.4.80    JPEG-LS Lossless                               CharLS 2.4
@@ -22,11 +22,19 @@
 //	1.2.840.10008.1.2.4.202   HTJ2K Lossless RPCL                            OpenJPEG 2.5
 //	1.2.840.10008.1.2.4.203   HTJ2K                                          OpenJPEG 2.5
 //
-// Libraries. RLE is a few lines of PackBits, written here. JPEG goes through DCMTK's builds of the
-// IJG library (Debian libdcmtk-dev: libijg8, libijg12 and libijg16, IJG 6b with the lossless
-// process), called through DCMTK's DJDecompressIJG* classes because Debian ships no IJG headers;
-// libjpeg-turbo and Go's image/jpeg decode 8-bit DCT only, and one library for every JPEG process
-// keeps the output bit-identical to GDCM's (also IJG 6b), which the tests check. JPEG-LS uses
+// Libraries. RLE is a few lines of PackBits, written here. 8-bit DCT JPEG (baseline, extended,
+// also progressive) goes through libjpeg-turbo (Debian libjpeg62-turbo-dev, jpeg_mem_src, errors
+// through setjmp/longjmp so that corrupt data is an error and never ends the process), which
+// decodes these frames to the same samples as IJG 6b: the same integer IDCT and the same fancy
+// upsampling for 4:2:2 and 4:2:0; 4:4:0 and other rarer subsamplings, which libjpeg-turbo 2
+// upsamples differently, go to IJG. The other JPEG processes (12-bit extended, lossless) go
+// through DCMTK's builds of the IJG library (Debian libdcmtk-dev: libijg8, libijg12 and libijg16,
+// IJG 6b with the lossless process), called through DCMTK's DJDecompressIJG* classes because
+// Debian ships no IJG headers; libjpeg-turbo 2.1 and Go's image/jpeg decode 8-bit DCT only.
+// GDCM, which made the test references, is also IJG 6b, so the output is bit-identical to
+// theirs, which the tests check (and libjpeg-turbo against IJG on every 8-bit frame of the
+// corpora). A truncated 8-bit frame is an error, as IJG reports it, where libjpeg-turbo would
+// pad it with grey; a progressive frame with more than 500 scans is refused. JPEG-LS uses
 // CharLS and JPEG 2000 uses OpenJPEG in strict mode (a truncated codestream is an error, not a
 // partly grey image), all through cgo.
 //

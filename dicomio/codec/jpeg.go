@@ -68,9 +68,16 @@ func parseJPEGHeader(b []byte) (jpegFrameHeader, error) {
 	return jpegFrameHeader{}, fmt.Errorf("truncated JPEG stream before the frame header")
 }
 
-// decodeJPEG decodes JPEG baseline, extended and lossless frames with DCMTK's builds of the IJG
-// library (8, 12 and 16 bits, with the lossless process), chosen by the sample precision.
+// decodeJPEG decodes JPEG baseline, extended and lossless frames: 8-bit DCT frames with
+// libjpeg-turbo, the others with DCMTK's builds of the IJG library (8, 12 and 16 bits, with the
+// lossless process), chosen by the sample precision.
 func decodeJPEG(frame []byte, info FrameInfo) (Decoded, error) {
+	return decodeJPEGWith(frame, info, true)
+}
+
+// decodeJPEGWith is decodeJPEG; with turbo false every frame goes to IJG (the tests compare
+// the two libraries).
+func decodeJPEGWith(frame []byte, info FrameInfo, turbo bool) (Decoded, error) {
 	h, err := parseJPEGHeader(frame)
 	if err != nil {
 		return Decoded{}, err
@@ -110,6 +117,15 @@ func decodeJPEG(frame []byte, info FrameInfo) (Decoded, error) {
 	}
 	n := info.Rows * info.Columns * info.SamplesPerPixel
 	raw := make([]byte, n*libBytes)
+	if turbo && h.usesTurbo() {
+		handled, err := decodeTurbo(frame, info, raw)
+		if err != nil {
+			return Decoded{}, err
+		}
+		if handled {
+			return Decoded{Data: widen(raw, libBytes, info.bytesPerSample()), Photometric: photometric}, nil
+		}
+	}
 	var errbuf [256]C.char
 	rc := C.augment_ijg_decode((*C.uint8_t)(unsafe.Pointer(&frame[0])), C.uint32_t(len(frame)),
 		(*C.uint8_t)(unsafe.Pointer(&raw[0])), C.uint32_t(len(raw)), C.int(lib), color, nil,
