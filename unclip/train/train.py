@@ -43,7 +43,7 @@ RECIPES = {
                   lr=dict(clip=1e-3, prior=1e-3, ar_prior=1e-3, decoder=5e-4, upsampler=5e-4),
                   sampling=dict(prior=10, decoder=20, upsampler=5)),
     "cpu": dict(config="cpu", num_merges=2000, aug_copies=8, ckpt_secs=180, ema=0.995, threads=1,
-                steps=dict(clip=500, prior=1500, ar_prior=1000, decoder=1000, upsampler=800),
+                steps=dict(clip=500, prior=1500, ar_prior=1000, decoder=1600, upsampler=800),
                 batch=dict(clip=64, prior=64, ar_prior=32, decoder=32, upsampler=32),
                 lr=dict(clip=5e-4, prior=3e-4, ar_prior=3e-4, decoder=3e-4, upsampler=3e-4),
                 sampling=dict(prior=25, decoder=50, upsampler=10)),
