@@ -457,27 +457,16 @@ func (d *detector) search(f []float32, fw, fh int, r float64) candidate {
 	n := d.n
 	fold, decoys := d.fold(f, fw, fh, r)
 	// Null spread from the decoys: the pilot correlation's spread where the mark cannot add up.
-	k := 0
-	for _, dec := range decoys {
-		d.correlate(dec)
-		for _, v := range d.corr {
-			d.sqBuf[k] = v * v
-			k++
-		}
-	}
-	sq := d.sqBuf[:k]
-	sort.Float64s(sq)
-	sd := math.Sqrt(sq[len(sq)/2] / 0.45493642311957283) // median of χ²(1)
+	d.correlate(decoys[0])
+	v0 := medianSquare(d.corr, d.sqBuf)
+	d.correlate(decoys[1])
+	v1 := medianSquare(d.corr, d.sqBuf)
+	sd := math.Sqrt((v0 + v1) / 2 / 0.45493642311957283) // median of χ²(1)
 	best := candidate{r: r, fold: fold}
 	d.correlate(fold)
 	// The fold's own spread over all shifts and orientations: larger than the decoys' when
 	// the image has structure that repeats with the tile's period (the decoys cancel it).
-	for i, v := range d.corr {
-		d.sqBuf[i] = v * v
-	}
-	own := d.sqBuf[:len(d.corr)]
-	sort.Float64s(own)
-	sd = math.Max(sd, math.Sqrt(own[len(own)/2]/0.45493642311957283))
+	sd = math.Max(sd, math.Sqrt(medianSquare(d.corr, d.sqBuf)/0.45493642311957283))
 	if sd == 0 {
 		return best
 	}

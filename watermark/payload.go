@@ -105,7 +105,7 @@ func bitsToBytes(bits []byte) []byte {
 
 // erasureTries are the numbers of least reliable bytes erased in successive decoding tries
 // (a simple Chase-style soft decoder).
-var erasureTries = []int{0, 2, 4}
+var erasureTries = []int{0, 1, 2, 3, 4, 5}
 
 // decodeResult is a successful decode.
 type decodeResult struct {

@@ -2,7 +2,7 @@ package watermark
 
 import (
 	"math"
-	"sort"
+	"slices"
 )
 
 // Geometry of the mark. The image's short side is divided into cellsShort cells; the key
@@ -90,11 +90,27 @@ var orientationNames = [8]string{
 	"transpose", "rotate-90", "rotate-270", "anti-transpose",
 }
 
+// median32 is the median of v, from an evenly strided sample of at most 4096 values (it sets
+// scales, where that precision is plenty).
 func median32(v []float32) float32 {
 	if len(v) == 0 {
 		return 0
 	}
-	c := append([]float32(nil), v...)
-	sort.Slice(c, func(i, j int) bool { return c[i] < c[j] })
+	step := max(1, len(v)/4096)
+	c := make([]float32, 0, len(v)/step+1)
+	for i := 0; i < len(v); i += step {
+		c = append(c, v[i])
+	}
+	slices.Sort(c)
+	return c[len(c)/2]
+}
+
+// medianSquare is the median of the squares of v, from every other value.
+func medianSquare(v []float64, buf []float64) float64 {
+	c := buf[:0]
+	for i := 0; i < len(v); i += 2 {
+		c = append(c, v[i]*v[i])
+	}
+	slices.Sort(c)
 	return c[len(c)/2]
 }

@@ -1,0 +1,275 @@
+package watermark
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestKeys(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.key")
+	if err := os.WriteFile(good, []byte("  c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seQ==\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	short := filepath.Join(dir, "short.key")
+	if err := os.WriteFile(short, []byte("too-short\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k1, err := LoadKey(good)
+	if err != nil {
+		t.Fatalf("LoadKey: %v", err)
+	}
+	t.Setenv("WM_TEST_KEY", "c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seQ==")
+	k2, err := KeyFromEnv("WM_TEST_KEY")
+	if err != nil {
+		t.Fatalf("KeyFromEnv: %v", err)
+	}
+	if k1.ID() != k2.ID() {
+		t.Errorf("same secret from file and env gives ids %s and %s", k1.ID(), k2.ID())
+	}
+	if len(k1.ID()) != 16 {
+		t.Errorf("key id %q is not 16 hex digits", k1.ID())
+	}
+	other, _ := NewKey([]byte("another-secret-key-of-enough-length"))
+	if other.ID() == k1.ID() {
+		t.Error("different secrets give the same key id")
+	}
+	for _, s := range []string{k1.String(), fmt.Sprintf("%v %+v %#v", k1, k1, k1)} {
+		if strings.Contains(s, "c2VjcmV0") {
+			t.Errorf("key printed its secret: %s", s)
+		}
+	}
+	for name, err := range map[string]error{
+		"short file":  func() error { _, err := LoadKey(short); return err }(),
+		"missing":     func() error { _, err := LoadKey(filepath.Join(dir, "nope")); return err }(),
+		"unset env":   func() error { _, err := KeyFromEnv("WM_TEST_KEY_UNSET"); return err }(),
+		"empty bytes": func() error { _, err := NewKey(nil); return err }(),
+	} {
+		if err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	if _, err := Embed(NewGray(128, 128, 8), Key{}, Payload{}); err == nil {
+		t.Error("embedding with an empty key did not fail")
+	}
+}
+
+func TestPayloadCode(t *testing.T) {
+	cd, err := newCodec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	soft := func(bits []byte) []float64 {
+		s := make([]float64, len(bits))
+		for i, b := range bits {
+			s[i] = 1 - 2*float64(b)
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		name       string
+		byteErrors int
+		ok         bool
+	}{
+		{"clean", 0, true},
+		{"two byte errors", 2, true},
+		{"four byte errors (the code's radius)", 4, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for trial := 0; trial < 50; trial++ {
+				p := Payload{ID: rng.Uint64() & MaxPayloadID, Version: uint8(rng.Uint32())}
+				bits, err := cd.encode(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s := soft(bits)
+				for _, b := range rng.Perm(codeBytes)[:tc.byteErrors] {
+					s[b*8+rng.IntN(8)] *= -1
+				}
+				r, err := cd.decode(s)
+				if (err == nil) != tc.ok {
+					t.Fatalf("trial %d: decode error %v", trial, err)
+				}
+				if err == nil && (r.payload != p || r.symbolErrors != tc.byteErrors) {
+					t.Fatalf("trial %d: got %v with %d symbol errors, want %v with %d", trial, r.payload, r.symbolErrors, p, tc.byteErrors)
+				}
+			}
+		})
+	}
+	// Random words never decode: the CRC and the code together reject them.
+	for trial := 0; trial < 3000; trial++ {
+		s := make([]float64, codedBits)
+		for i := range s {
+			s[i] = rng.NormFloat64()
+		}
+		if r, err := cd.decode(s); err == nil {
+			t.Fatalf("random word %d decoded to %v", trial, r.payload)
+		}
+	}
+	if p := falseDecodeProbability(); p > 1e-7 || p <= 0 {
+		t.Errorf("false-decode bound %g is not in (0, 1e-7]", p)
+	}
+	if err := (Payload{ID: MaxPayloadID + 1}).Validate(); err == nil {
+		t.Error("a 41-bit payload id was accepted")
+	}
+}
+
+func TestEmbedRejectsBadInput(t *testing.T) {
+	key := benchKey(t)
+	for _, tc := range []struct {
+		name string
+		img  *Gray
+	}{
+		{"too small", NewGray(40, 200, 8)},
+		{"too large", NewGray(4100, 64, 8)},
+		{"shallow", NewGray(128, 128, 4)},
+		{"values beyond bit depth", &Gray{Width: 64, Height: 64, BitDepth: 8, Pix: append(make([]uint16, 64*64-1), 300)}},
+		{"short pixel slice", &Gray{Width: 64, Height: 64, BitDepth: 8, Pix: make([]uint16, 10)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Embed(tc.img, key, Payload{ID: 1}); err == nil {
+				t.Error("no error")
+			}
+		})
+	}
+	if _, err := Detect(NewGray(16, 16, 8), key); err == nil {
+		t.Error("detecting in a 16 px image did not fail")
+	}
+	if _, err := Embed(NewGray(128, 128, 8), key, Payload{ID: MaxPayloadID + 1}); err == nil {
+		t.Error("a payload id over 40 bits was embedded")
+	}
+}
+
+func TestEmbedDeterministic(t *testing.T) {
+	key := benchKey(t)
+	img := syntheticCT(200, 160, 3)
+	a, err := Embed(img, key, Payload{ID: 7, Version: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Embed(img, key, Payload{ID: 7, Version: 1})
+	c, _ := Embed(img, key, Payload{ID: 8, Version: 1})
+	if !equalPix(a, b) {
+		t.Error("the same key and payload gave different pixels")
+	}
+	if equalPix(a, c) {
+		t.Error("different payloads gave the same pixels")
+	}
+	if equalPix(a, img) {
+		t.Error("embedding changed nothing")
+	}
+}
+
+func equalPix(a, b *Gray) bool {
+	if len(a.Pix) != len(b.Pix) {
+		return false
+	}
+	for i := range a.Pix {
+		if a.Pix[i] != b.Pix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// testImages are the images the quality and robustness tests run on: a sample of the chest
+// X-ray corpus (8-bit), the 12-bit MR slice, and synthetic 16-bit CT slices.
+func testImages(t *testing.T, nCXR int) (names []string, imgs []*Gray) {
+	t.Helper()
+	for i, g := range cxrImages(t, nCXR) {
+		names = append(names, fmt.Sprintf("cxr%d-%dx%d", i, g.Width, g.Height))
+		imgs = append(imgs, g)
+	}
+	names = append(names, "mr-384-12bit")
+	imgs = append(imgs, mrImage(t))
+	for _, s := range []int{256, 512} {
+		names = append(names, fmt.Sprintf("ct-%d-16bit", s))
+		imgs = append(imgs, syntheticCT(s, s, uint64(s)))
+	}
+	return names, imgs
+}
+
+func TestInvisible(t *testing.T) {
+	key := benchKey(t)
+	names, imgs := testImages(t, 10)
+	for i, g := range imgs {
+		t.Run(names[i], func(t *testing.T) {
+			m, err := Embed(g, key, Payload{ID: uint64(i) + 1000, Version: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			psnr, _ := PSNR(g, m)
+			ssim, _ := SSIM(g, m)
+			if psnr < 45 {
+				t.Errorf("PSNR %.2f dB < 45", psnr)
+			}
+			if ssim < 0.99 {
+				t.Errorf("SSIM %.4f < 0.99", ssim)
+			}
+			t.Logf("PSNR %.2f dB, SSIM %.4f", psnr, ssim)
+		})
+	}
+}
+
+func TestQualityMetrics(t *testing.T) {
+	a := syntheticCT(64, 64, 1)
+	if p, _ := PSNR(a, a); p < 1e9 {
+		t.Errorf("PSNR of identical images = %v", p)
+	}
+	if s, _ := SSIM(a, a); s < 0.999999 {
+		t.Errorf("SSIM of identical images = %v", s)
+	}
+	b := AddNoise(a, 0.01, 3)
+	p, _ := PSNR(a, b)
+	if p < 39 || p > 41 { // σ = 1 % of range → 40 dB
+		t.Errorf("PSNR with 1 %% noise = %.2f, want about 40", p)
+	}
+	if s, _ := SSIM(a, b); s >= 1 || s <= 0 {
+		t.Errorf("SSIM with noise = %v", s)
+	}
+	if _, err := PSNR(a, NewGray(10, 10, 16)); err == nil {
+		t.Error("PSNR of different sizes did not fail")
+	}
+}
+
+func TestOrientInverse(t *testing.T) {
+	g := syntheticCT(70, 50, 2)
+	// 90° then 270°, and each flip twice, give the original back.
+	for _, tc := range []struct{ a, b int }{{5, 6}, {1, 1}, {2, 2}, {3, 3}, {4, 4}} {
+		if !equalPix(Orient(Orient(g, tc.a), tc.b), g) {
+			t.Errorf("orientation %d then %d is not the identity", tc.a, tc.b)
+		}
+	}
+	if r := Orient(g, 5); r.Width != 50 || r.Height != 70 || r.At(49, 0) != g.At(0, 0) {
+		t.Error("rotate-90 does not rotate clockwise")
+	}
+}
+
+// TestJPEGRoundTripIs8Bit checks the attack helpers used by the suite.
+func TestAttackHelpers(t *testing.T) {
+	g := syntheticCT(96, 80, 5)
+	j, err := JPEGRoundTrip(g, 75)
+	if err != nil || j.BitDepth != 8 || j.Width != 96 {
+		t.Fatalf("JPEG round trip: %v %+v", err, j)
+	}
+	if r := Rescale(g, 0.5); r.Width != 48 || r.Height != 40 {
+		t.Errorf("rescale ×0.5 gave %d×%d", r.Width, r.Height)
+	}
+	if c := CropArea(g, 0.5); c.Width*c.Height < 96*80*45/100 || c.Width*c.Height > 96*80*55/100 {
+		t.Errorf("crop keeping 50 %% gave %d×%d", c.Width, c.Height)
+	}
+	if w := WindowTo8Bit(g, 0.6); w.BitDepth != 8 {
+		t.Error("window/level export is not 8-bit")
+	}
+	var buf bytes.Buffer
+	buf.WriteString(FormatTable(Summarize([][]AttackOutcome{{{Attack: "none", Expect: ExpectPayload, Passed: true, PayloadOK: true}}})))
+	if !strings.Contains(buf.String(), "| none | payload | 1/1 |") {
+		t.Errorf("table: %s", buf.String())
+	}
+}
