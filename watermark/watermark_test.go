@@ -273,3 +273,117 @@ func TestAttackHelpers(t *testing.T) {
 		t.Errorf("table: %s", buf.String())
 	}
 }
+
+// mustPass are the attacks after which the payload must be exact on every test image.
+var mustPass = map[string]bool{
+	"none": true, "rescale-x2": true, "contrast-20%": true, "rotate-90": true, "rotate-180": true,
+	"rotate-270": true, "flip-horizontal": true, "flip-vertical": true, "transpose": true,
+}
+
+// suiteFloor is, for the other attacks, the number of the 6 test images on which the
+// expectation is met today (see docs/watermark.md for the targets not yet reached); a
+// lower count is a regression.
+var suiteFloor = map[string]int{
+	"jpeg-q90": 2, "jpeg-q75": 1, "jpeg-q50": 1, "rescale-x0.5": 2, "rescale-x0.25": 1,
+	"crop-75%": 2, "crop-50%": 3, "noise-2%": 0, "blur-1px": 3, "brightness+20%": 6,
+	"brightness-20%": 5, "contrast+20%": 5, "window-level-8bit": 3,
+}
+
+func TestRobustnessSuite(t *testing.T) {
+	key := benchKey(t)
+	names, imgs := testImages(t, 3)
+	var runs [][]AttackOutcome
+	for i, g := range imgs {
+		p := Payload{ID: 0x5A5A5A0000 + uint64(i), Version: 1}
+		m, err := Embed(g, key, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs, err := RunSuite(t.Context(), m, key, p, Suite())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range outs {
+			if o.Err != "" {
+				t.Errorf("%s/%s: %s", names[i], o.Attack, o.Err)
+			}
+			if mustPass[o.Attack] && !o.Passed {
+				t.Errorf("%s/%s: payload not recovered (present=%v score %.1f)", names[i], o.Attack, o.Result.Present, o.Result.Score)
+			}
+			if o.Result.Payload != nil && *o.Result.Payload != p {
+				t.Errorf("%s/%s: wrong payload %v, want %v", names[i], o.Attack, o.Result.Payload, p)
+			}
+		}
+		runs = append(runs, outs)
+	}
+	rows := Summarize(runs)
+	t.Logf("robustness on %d images:\n%s", len(imgs), FormatTable(rows))
+	for _, r := range rows {
+		if f, ok := suiteFloor[r.Attack]; ok && r.Passed < f {
+			t.Errorf("%s: expectation met on %d of %d images, was %d", r.Attack, r.Passed, r.Images, f)
+		}
+	}
+}
+
+// unmarkedSample lists real DICOM images for the false-positive checks: every file when all,
+// else an evenly spaced sample of about n.
+func unmarkedSample(t *testing.T, all bool, n int) []*Gray {
+	t.Helper()
+	dir := needData(t, ".")
+	files := dicomFiles(t, dir)
+	step := 1
+	if !all {
+		step = max(1, len(files)/n)
+	}
+	var out []*Gray
+	for i := 0; i < len(files); i += step {
+		g, err := readDICOMGray(files[i])
+		if err != nil || g.Width < MinDetectSide || g.Height < MinDetectSide {
+			continue // not an image this loader decodes (compressed, broken, SR...)
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+func TestFalsePositives(t *testing.T) {
+	key := benchKey(t)
+	wrong, _ := NewKey([]byte("a-different-key-0123456789abcdef"))
+	all := os.Getenv("AUGMENT_LONG") != ""
+	imgs := unmarkedSample(t, all, 25)
+	if len(imgs) < 10 {
+		t.Fatalf("only %d real images decoded", len(imgs))
+	}
+	maxScore := 0.0
+	for i, g := range imgs {
+		for o := 0; o < 8; o++ {
+			r, err := Detect(Orient(g, o), key)
+			if err != nil {
+				t.Fatalf("image %d: %v", i, err)
+			}
+			if r.Present || r.Payload != nil {
+				t.Errorf("unmarked image %d (%d×%d, %d-bit) orientation %d: present with score %.1f, payload %v", i, g.Width, g.Height, g.BitDepth, o, r.Score, r.Payload)
+			}
+			maxScore = max(maxScore, r.Score)
+		}
+	}
+	t.Logf("%d unmarked real images × 8 orientations: highest score %.2fσ (threshold about 8.4σ)", len(imgs), maxScore)
+	// The wrong key finds nothing in marked images, attacked or not.
+	_, marked := testImages(t, 3)
+	for i, g := range marked {
+		m, err := Embed(g, key, Payload{ID: 99, Version: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range []Attack{Suite()[0], Suite()[1], Suite()[16]} {
+			am, _ := a.Apply(m)
+			r, err := Detect(am, wrong)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Present || r.Payload != nil {
+				t.Errorf("image %d, %s: the wrong key found a mark (score %.1f, payload %v)", i, a.Name, r.Score, r.Payload)
+			}
+		}
+	}
+}
