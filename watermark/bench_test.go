@@ -59,8 +59,8 @@ func BenchmarkSpeed(b *testing.B) {
 				tPNG += t3.Sub(t2)
 			}
 			n := time.Duration(b.N)
-			b.ReportMetric(float64((tEmbed/n).Milliseconds()), "embed-ms")
-			b.ReportMetric(float64((tVerify/n).Milliseconds()), "verify-ms")
+			b.ReportMetric(float64((tEmbed / n).Milliseconds()), "embed-ms")
+			b.ReportMetric(float64((tVerify / n).Milliseconds()), "verify-ms")
 			b.Logf("%d px, one core: embed %v (%.2f× PNG encode), verify %v (%.2f× PNG encode), PNG encode %v",
 				size, tEmbed/n, float64(tEmbed)/float64(tPNG), tVerify/n, float64(tVerify)/float64(tPNG), tPNG/n)
 		})
