@@ -1,0 +1,155 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/medaugment/augment/watermark"
+	"github.com/medaugment/augment/watermark/wmfile"
+)
+
+// testScan draws a 16-bit greyscale scan: a bright disc with texture and noise on a dark
+// background.
+func testScan(w, h int) *watermark.Gray {
+	rng := rand.New(rand.NewPCG(5, 6))
+	g := watermark.NewGray(w, h, 16)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			r := math.Hypot(float64(x-w/2), float64(y-h/2)) / float64(min(w, h))
+			v := 4000.0
+			if r < 0.42 {
+				v = 30000 + 6000*math.Sin(float64(x)/7)*math.Cos(float64(y)/11)
+			}
+			g.Pix[y*w+x] = uint16(math.Max(0, v+300*rng.NormFloat64()))
+		}
+	}
+	return g
+}
+
+func TestWatermarkCommands(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "wm.key")
+	if err := os.WriteFile(keyFile, []byte("dGVzdC1rZXktZm9yLXRoZS13YXRlcm1hcmstY29tbWFuZHM=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(dir, "scan.png")
+	if err := wmfile.Write(in, testScan(320, 288), wmfile.PNG); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+
+	code, stdout, stderr := execAugment(t, "watermark", "embed", "--key-file", keyFile, "--run-id", "cli-test", in, "--out", out)
+	if code != ExitOK {
+		t.Fatalf("embed: exit %d: %s", code, stderr)
+	}
+	marked := filepath.Join(out, "scan.png")
+	if _, err := os.Stat(marked); err != nil {
+		t.Fatalf("embed wrote no %s: %v\n%s", marked, err, stdout)
+	}
+	key, err := watermark.LoadKey(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stdout+stderr, "dGVzdC1rZXkt") {
+		t.Error("the key was printed")
+	}
+	if !strings.Contains(stdout, key.ID()) {
+		t.Errorf("embed output does not name the key id %s:\n%s", key.ID(), stdout)
+	}
+
+	// A mark in a PNG is the tags-stripped case: exit 1.
+	code, stdout, _ = execAugment(t, "watermark", "verify", "--key-file", keyFile, marked)
+	if code != ExitCheckFailed || !strings.Contains(stdout, "PRESENT") || !strings.Contains(stdout, "WARNING") {
+		t.Errorf("verify marked PNG: exit %d, want 1 with PRESENT and a warning:\n%s", code, stdout)
+	}
+	code, stdout, _ = execAugment(t, "watermark", "verify", "--json", "--key-file", keyFile, marked, in)
+	if code != ExitCheckFailed {
+		t.Errorf("verify --json: exit %d, want 1", code)
+	}
+	var verdicts []wmfile.Verdict
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var v wmfile.Verdict
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("bad JSON line %q: %v", line, err)
+		}
+		verdicts = append(verdicts, v)
+	}
+	if len(verdicts) != 2 || verdicts[0].Result == nil || verdicts[1].Result == nil {
+		t.Fatalf("verdicts: %+v", verdicts)
+	}
+	if r := verdicts[0].Result; !r.Present || r.Payload == nil || !verdicts[0].TagsStripped || r.FalsePositive > 1e-9 {
+		t.Errorf("marked file: %+v", r)
+	}
+	if r := verdicts[1].Result; r.Present || r.Payload != nil || verdicts[1].TagsStripped {
+		t.Errorf("unmarked file: %+v", r)
+	}
+	// The unmarked original alone passes.
+	if code, stdout, _ := execAugment(t, "watermark", "verify", "--key-file", keyFile, in); code != ExitOK || !strings.Contains(stdout, "absent") {
+		t.Errorf("verify unmarked: exit %d\n%s", code, stdout)
+	}
+	// A file that is not an image is an input error.
+	junk := filepath.Join(dir, "junk.txt")
+	os.WriteFile(junk, []byte("not an image"), 0o644)
+	if code, _, _ := execAugment(t, "watermark", "verify", "--key-file", keyFile, junk); code != ExitUsage {
+		t.Errorf("verify junk: exit %d, want 2", code)
+	}
+	// No key: usage error.
+	t.Setenv(keyEnv, "")
+	if code, _, _ := execAugment(t, "watermark", "verify", marked); code != ExitUsage {
+		t.Errorf("verify without a key: exit %d, want 2", code)
+	}
+
+	// attack writes the attacked images and the table.
+	attacked := filepath.Join(dir, "attacked")
+	code, stdout, stderr = execAugment(t, "watermark", "attack", "--json", "--key-file", keyFile, marked, "--out", attacked)
+	if code != ExitOK && code != ExitCheckFailed {
+		t.Fatalf("attack: exit %d: %s", code, stderr)
+	}
+	var table struct {
+		Images int                  `json:"images"`
+		Rows   []watermark.SuiteRow `json:"rows"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &table); err != nil {
+		t.Fatalf("attack JSON: %v\n%s", err, stdout)
+	}
+	if table.Images != 1 || len(table.Rows) != len(watermark.Suite()) || table.Rows[0].Attack != "none" || table.Rows[0].Passed != 1 {
+		t.Errorf("attack table: %+v", table)
+	}
+	for _, f := range []string{"table.md", "table.json", "scan.rotate-90.png"} {
+		if _, err := os.Stat(filepath.Join(attacked, f)); err != nil {
+			t.Errorf("attack wrote no %s", f)
+		}
+	}
+}
+
+// TestWatermarkDICOM marks a 12-bit MR slice through the DICOM writer and verifies it: the
+// output says Synthetic Data = YES, so the mark is not flagged.
+func TestWatermarkDICOM(t *testing.T) {
+	needSharedData(t)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "wm.key")
+	os.WriteFile(keyFile, []byte("dGVzdC1rZXktZm9yLXRoZS13YXRlcm1hcmstY29tbWFuZHM=\n"), 0o600)
+	mr := filepath.Join(sharedDataDir, "dicom/dcm_qa_ts/In/1.dcm")
+	out := filepath.Join(dir, "out")
+	code, stdout, stderr := execAugment(t, "watermark", "embed", "--json", "--key-file", keyFile, mr, "--out", out)
+	if code != ExitOK {
+		t.Fatalf("embed DICOM: exit %d: %s", code, stderr)
+	}
+	var e wmfile.Embedded
+	if err := json.Unmarshal([]byte(stdout), &e); err != nil || e.Format != wmfile.DICOM || e.Payload == "" {
+		t.Fatalf("embed result %q: %v", stdout, err)
+	}
+	code, stdout, _ = execAugment(t, "watermark", "verify", "--json", "--key-file", keyFile, e.Output)
+	var v wmfile.Verdict
+	if err := json.Unmarshal([]byte(stdout), &v); err != nil {
+		t.Fatal(err)
+	}
+	if code != ExitOK || v.SyntheticData != "YES" || v.TagsStripped || v.Result == nil || !v.Result.Present || v.Result.Payload == nil || v.Result.Payload.String() != e.Payload {
+		t.Errorf("verify marked DICOM: exit %d, verdict %+v, result %+v, embedded payload %s", code, v, v.Result, e.Payload)
+	}
+}

@@ -1,0 +1,69 @@
+package wmfile
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/medaugment/augment/dicomio"
+	"github.com/medaugment/augment/watermark"
+)
+
+func TestRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name   string
+		format Format
+		bits   int
+	}{
+		{"png8", PNG, 8}, {"png16", PNG, 16}, {"png12", PNG, 12}, {"tiff8", TIFF, 8}, {"tiff16", TIFF, 16},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := watermark.NewGray(37, 23, tc.bits)
+			for i := range g.Pix {
+				g.Pix[i] = uint16((i * 7919) % (1 << tc.bits))
+			}
+			p := filepath.Join(dir, tc.name)
+			if err := Write(p, g, tc.format); err != nil {
+				t.Fatal(err)
+			}
+			f, err := Read(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Format != tc.format || f.Image.Width != 37 || f.Image.Height != 23 || f.SyntheticData != "" {
+				t.Fatalf("read back %+v", f)
+			}
+			for i, v := range g.Pix {
+				if f.Image.Pix[i] != v {
+					t.Fatalf("value %d: %d, want %d", i, f.Image.Pix[i], v)
+				}
+			}
+		})
+	}
+	bad := filepath.Join(dir, "bad.png")
+	os.WriteFile(bad, []byte("\x89PNG\r\n\x1a\ntruncated"), 0o644)
+	if _, err := Read(bad); err == nil {
+		t.Error("a truncated PNG was read")
+	}
+	if _, err := Sniff([]byte("hello")); err == nil {
+		t.Error("text sniffed as an image")
+	}
+	if err := Write(filepath.Join(dir, "x.jpg"), watermark.NewGray(8, 8, 8), JPEG); err == nil {
+		t.Error("writing JPEG did not fail")
+	}
+}
+
+func TestFrameGraySigned(t *testing.T) {
+	img := &dicomio.Image{Rows: 1, Columns: 3, Frames: 1, Samples: 1, BitsStored: 12, Signed: true, I16: []int16{-2048, 0, 2047}}
+	g, err := FrameGray(img, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Pix[0] != 0 || g.Pix[1] != 2048 || g.Pix[2] != 4095 || g.BitDepth != 12 {
+		t.Errorf("signed 12-bit offset: %v", g.Pix)
+	}
+	if _, err := FrameGray(&dicomio.Image{Rows: 1, Columns: 1, Samples: 3, BitsStored: 8, U8: []uint8{1, 2, 3}}, 0); err == nil {
+		t.Error("an RGB image was accepted")
+	}
+}
