@@ -150,6 +150,12 @@ func ReadBytes(data []byte, path string, opt ReadOptions, pixels bool) (in Insta
 // readBytes is ReadBytes; partial says that data is only the start of the file (metadata
 // reads), so running out of bytes is ErrTruncated and pixel data is not walked.
 func readBytes(data []byte, path string, opt ReadOptions, pixels, partial bool) (in Instance, img *Image, err error) {
+	return readBytesWith(data, path, opt, pixels, partial, false)
+}
+
+// readBytesWith is readBytes; allAttributes gives the parsing library every top-level
+// attribute instead of those the reader uses (the tests compare both).
+func readBytesWith(data []byte, path string, opt ReadOptions, pixels, partial, allAttributes bool) (in Instance, img *Image, err error) {
 	in.Path = path
 	defer func() {
 		if r := recover(); r != nil {
@@ -165,7 +171,7 @@ func readBytes(data []byte, path string, opt ReadOptions, pixels, partial bool) 
 	if int64(len(data)) > opt.maxBytes() {
 		return in, nil, readFail(path, fmt.Errorf("file of %d bytes %w of %d bytes", len(data), ErrTooLarge, opt.maxBytes()))
 	}
-	l, err := readLayoutOf(data, opt.maxBytes(), partial, pixels)
+	l, err := readLayoutWith(data, opt.maxBytes(), partial, pixels, allAttributes)
 	if err != nil {
 		return in, nil, readFail(path, err)
 	}

@@ -57,6 +57,34 @@ var (
 	readTagContentSequence   = tag.Tag{Group: 0x0040, Element: 0xA730}
 )
 
+// readTopLevelTags are the top-level attributes the reader uses (readFillInstance and what it
+// calls), with Specific Character Set, which the library needs to decode text. The walk cuts
+// every other top-level attribute from what the library parses: most of a file's attributes
+// are not needed, and the library's per-element cost dominated metadata reads.
+var readTopLevelTags = [...]tag.Tag{
+	{Group: 0x0008, Element: 0x0005}, // Specific Character Set
+	readTagSOPClass, readTagSOPInstance, readTagSyntheticData, readTagStudyDate, readTagModality,
+	readTagManufacturer, readTagInstitution, readTagModelName,
+	readTagPatientID, readTagBirthDate, readTagSex, readTagAge, readTagEthnicGroup, readTagEthnicCodeSeq,
+	readTagEthnicGroups, readTagBodyPart, readTagViewPosition, readTagStudyUID, readTagSeriesUID,
+	readTagSamples, readTagPhotometric, readTagPlanarConfig, readTagNumberOfFrames, readTagRows,
+	readTagColumns, readTagBitsAllocated, readTagBitsStored, readTagPixelRep, readTagPaddingValue,
+	readTagPaddingRangeLimit, readTagWindowCenter, readTagWindowWidth, readTagRescaleIntercept,
+	readTagRescaleSlope, readTagValueType, readTagConceptName, readTagTextValue, readTagContentSequence,
+}
+
+// readTopLevelTag reports whether the top-level attribute with tag tg (group<<16|element) is
+// one the reader uses.
+func readTopLevelTag(tg uint32) bool {
+	group, elem := uint16(tg>>16), uint16(tg)
+	for _, t := range readTopLevelTags {
+		if t.Group == group && t.Element == elem {
+			return true
+		}
+	}
+	return false
+}
+
 // SOP classes the reader recognises.
 const (
 	SOPClassMediaStorageDirectory = "1.2.840.10008.1.3.10"

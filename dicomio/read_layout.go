@@ -70,6 +70,10 @@ type readLayout struct {
 	// endian as the standard says; the library reads its items in the data set's encoding)
 	// and VRs OV, SV and UV (4-byte lengths, which the library reads as 2-byte).
 	unCuts [][2]int64
+	// allAttributes gives the library every top-level attribute; without it the walk cuts
+	// those the reader does not use (readTopLevelTags), which the library would otherwise
+	// parse one by one.
+	allAttributes bool
 	// prefix says data holds only the start of the file: running out of bytes is
 	// ErrTruncated (the caller reads more).
 	prefix bool
@@ -147,7 +151,13 @@ func readTSEncoding(ts string) (binary.ByteOrder, bool) {
 // readLayoutOf walks the file in src (size bytes) and returns its layout. maxBytes bounds
 // the inflated size of a deflated data set.
 func readLayoutOf(src []byte, maxBytes int64, partial, pixels bool) (*readLayout, error) {
-	l := &readLayout{meta: map[uint16]string{}, charsetUN: -1, prefix: partial, skipPixels: partial || !pixels}
+	return readLayoutWith(src, maxBytes, partial, pixels, false)
+}
+
+// readLayoutWith is readLayoutOf; allAttributes keeps every top-level attribute for the
+// library (the tests compare both).
+func readLayoutWith(src []byte, maxBytes int64, partial, pixels, allAttributes bool) (*readLayout, error) {
+	l := &readLayout{meta: map[uint16]string{}, charsetUN: -1, prefix: partial, skipPixels: partial || !pixels, allAttributes: allAttributes}
 	off := 0
 	switch {
 	case len(src) >= 132 && string(src[128:132]) == "DICM":
@@ -351,7 +361,7 @@ func (l *readLayout) walk(off, end int64, bo binary.ByteOrder, implicit, inItem 
 			if err != nil {
 				return 0, -1, fmt.Errorf("sequence (%04X,%04X) of VR UN: %w", group, elem, err)
 			}
-			l.unCuts = append(l.unCuts, [2]int64{off, next})
+			l.cut(off, next)
 			off = next
 			continue
 		}
@@ -361,6 +371,9 @@ func (l *readLayout) walk(off, end int64, bo binary.ByteOrder, implicit, inItem 
 			next, err := l.walkItems(valStart, end, bo, implicit, depth+1, true)
 			if err != nil {
 				return 0, -1, fmt.Errorf("sequence (%04X,%04X): %w", group, elem, err)
+			}
+			if depth == 0 && !l.allAttributes && !readTopLevelTag(tg) {
+				l.cut(off, next)
 			}
 			off = next
 			continue
@@ -380,7 +393,7 @@ func (l *readLayout) walk(off, end int64, bo binary.ByteOrder, implicit, inItem 
 					l.extOffsets = append(l.extOffsets, bo.Uint64(b[i:]))
 				}
 			}
-			l.unCuts = append(l.unCuts, [2]int64{off, valStart + int64(vl)})
+			l.cut(off, valStart+int64(vl))
 			off = valStart + int64(vl)
 			continue
 		}
@@ -389,9 +402,22 @@ func (l *readLayout) walk(off, end int64, bo binary.ByteOrder, implicit, inItem 
 				return 0, -1, fmt.Errorf("sequence (%04X,%04X): %w", group, elem, err)
 			}
 		}
+		if depth == 0 && !l.allAttributes && !readTopLevelTag(tg) {
+			l.cut(off, valStart+int64(vl))
+		}
 		off = valStart + int64(vl)
 	}
 	return off, -1, nil
+}
+
+// cut removes the top-level bytes [from, to) from what the library parses, joining it to the
+// previous cut when they touch.
+func (l *readLayout) cut(from, to int64) {
+	if n := len(l.unCuts); n > 0 && l.unCuts[n-1][1] == from {
+		l.unCuts[n-1][1] = to
+		return
+	}
+	l.unCuts = append(l.unCuts, [2]int64{from, to})
 }
 
 // walkItems walks the items of a sequence value in [off, end); undefined marks a sequence of
