@@ -250,6 +250,21 @@ func (l *readLayout) decodeEncapsulated(in *Instance, img *Image, outBytes int64
 		BitsAllocated: in.BitsAllocated, BitsStored: in.BitsStored, Signed: img.Signed,
 		Photometric: in.Photometric, PlanarConfiguration: in.PlanarConfiguration,
 	}
+	if len(frames) == 1 {
+		// One frame: the codec's buffer is the image, no copy.
+		dec, err := codec.Decode(l.ts, frames[0], info)
+		if err != nil {
+			return fmt.Errorf("frame 1: %w: %v", errReadCodec, err)
+		}
+		if int64(len(dec.Data)) != outBytes {
+			return fmt.Errorf("%w: decoded %d bytes, want %d", errReadCodec, len(dec.Data), outBytes)
+		}
+		if dec.Photometric != "" {
+			img.Photometric = dec.Photometric
+		}
+		decodeSetBytes(img, dec.Data, (in.BitsAllocated+7)/8, binary.LittleEndian, false)
+		return nil
+	}
 	buf := make([]byte, 0, outBytes)
 	for i, fr := range frames {
 		dec, err := codec.Decode(l.ts, fr, info)

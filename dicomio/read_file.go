@@ -11,6 +11,10 @@ import (
 // attributes before Pixel Data are not all in.
 const readMetaChunk = 256 << 10
 
+// readHeadBytes is how much of a file readOpen reads to sniff it: small files (a chest X-ray,
+// a report) come in whole with that one read and are not read again.
+const readHeadBytes = 16 << 10
+
 // readSource is an open file whose first bytes have been sniffed.
 type readSource struct {
 	path    string
@@ -36,19 +40,23 @@ func readOpen(path string) (*readSource, error) {
 		return nil, fmt.Errorf("is a directory: %w", ErrNotDICOM)
 	}
 	src := &readSource{path: path, f: f, size: st.Size()}
-	src.head = make([]byte, min(src.size, 132))
+	src.head = make([]byte, min(src.size, readHeadBytes))
 	if _, err := io.ReadFull(f, src.head); err != nil {
 		f.Close()
 		return nil, err
 	}
-	src.isDICOM = sniffDICOM(src.head)
+	src.isDICOM = sniffDICOM(src.head[:min(len(src.head), 132)])
 	return src, nil
 }
 
 func (s *readSource) close() { s.f.Close() }
 
-// readPrefix returns the first n bytes of the file.
+// readPrefix returns the first n bytes of the file (n at most the file's size); the bytes
+// read to sniff the file are reused, not read again.
 func (s *readSource) readPrefix(n int64) ([]byte, error) {
+	if n <= int64(len(s.head)) {
+		return s.head[:n], nil
+	}
 	buf := make([]byte, n)
 	copy(buf, s.head)
 	if n > int64(len(s.head)) {
