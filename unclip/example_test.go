@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"math"
 
 	"github.com/medaugment/augment/unclip"
 )
@@ -71,4 +72,30 @@ func ExamplePipeline_Generate() {
 	}
 	fmt.Println("z_i:", len(g.ImageEmbeds), "base:", g.Base.Shape, "images:", g.Images.Shape)
 	// Output: z_i: 8 base: [1 1 16 16] images: [1 1 64 64]
+}
+
+// The samplers work with any denoiser: here the exact ε-predictor of data that is always 0.5.
+func ExampleSample() {
+	sched, err := unclip.NewSchedule(unclip.DiffusionSpec{Schedule: "cosine", Timesteps: 1000})
+	if err != nil {
+		log.Fatal(err)
+	}
+	eps := func(_ context.Context, x []float32, t int) ([]float32, error) {
+		ab := sched.AlphasCumprod[t]
+		out := make([]float32, len(x))
+		for i, v := range x { // ε = (x − √ᾱ·x0)/√(1−ᾱ) with x0 = 0.5
+			out[i] = float32((float64(v) - math.Sqrt(ab)*0.5) / math.Sqrt(1-ab))
+		}
+		return out, nil
+	}
+	noise := unclip.NewSeededNoise(1)
+	xT, _ := noise.Normal([]int{1, 4})
+	x, err := unclip.Sample(context.Background(), unclip.SampleConfig{
+		Schedule: sched, Parameterization: unclip.PredictEps, Steps: 10, Sampler: unclip.DDPM,
+	}, eps, xT, []int{1, 4}, noise)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%.3f\n", x)
+	// Output: [0.500 0.500 0.500 0.500]
 }
