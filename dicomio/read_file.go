@@ -13,7 +13,7 @@ const readMetaChunk = 256 << 10
 
 // readHeadBytes is how much of a file readOpen reads to sniff it: small files (a chest X-ray,
 // a report) come in whole with that one read and are not read again.
-const readHeadBytes = 16 << 10
+const readHeadBytes = 64 << 10
 
 // readSource is an open file whose first bytes have been sniffed.
 type readSource struct {
