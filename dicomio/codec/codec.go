@@ -21,8 +21,11 @@
 //	1.2.840.10008.1.2.4.201   HTJ2K Lossless                                 OpenJPEG 2.5
 //	1.2.840.10008.1.2.4.202   HTJ2K Lossless RPCL                            OpenJPEG 2.5
 //	1.2.840.10008.1.2.4.203   HTJ2K                                          OpenJPEG 2.5
+//	1.2.840.10008.1.2.8.1     Deflated Image Frame Compression               compress/flate (1-32 bits)
 //
-// Libraries. RLE is a few lines of PackBits, written here. 8-bit DCT JPEG (baseline, extended,
+// Libraries. RLE is a few lines of PackBits, written here; Deflated Image Frame Compression
+// (PS3.5 8.2.16: each frame's native bytes deflated on its own, RFC 1951) is Go's
+// compress/flate. 8-bit DCT JPEG (baseline, extended,
 // also progressive) goes through libjpeg-turbo (Debian libjpeg62-turbo-dev, jpeg_mem_src, errors
 // through setjmp/longjmp so that corrupt data is an error and never ends the process), which
 // decodes these frames to the same samples as IJG 6b: the same integer IDCT and the same fancy
@@ -78,6 +81,7 @@ const (
 	HTJ2KLossless          = "1.2.840.10008.1.2.4.201"
 	HTJ2KLosslessRPCL      = "1.2.840.10008.1.2.4.202"
 	HTJ2K                  = "1.2.840.10008.1.2.4.203"
+	DeflatedImageFrame     = "1.2.840.10008.1.2.8.1"
 	maxFrameBytes          = 1 << 30 // largest decoded frame accepted (1 GiB)
 	maxSamplesPerPixel     = 4
 	maxRowsOrColumns       = 1 << 16
@@ -121,7 +125,7 @@ var transferSyntaxNames = map[string]string{
 	"1.2.840.10008.1.2.4.204":  "JPEG XL Lossless",
 	"1.2.840.10008.1.2.4.205":  "JPEG XL JPEG Recompression",
 	"1.2.840.10008.1.2.4.206":  "JPEG XL",
-	"1.2.840.10008.1.2.8.1":    "Deformed Explicit VR Little Endian? (non-standard)",
+	DeflatedImageFrame:         "Deflated Image Frame Compression",
 	"1.2.840.10008.1.2.1.98":   "Encapsulated Uncompressed Explicit VR Little Endian",
 	"1.2.840.10008.1.2.4.80.1": "JPEG-LS (non-standard)",
 }
@@ -157,6 +161,8 @@ func decoderFor(ts string) decoder {
 		return decodeJPEGLS
 	case JPEG2000Lossless, JPEG2000, HTJ2KLossless, HTJ2KLosslessRPCL, HTJ2K:
 		return decodeJ2K
+	case DeflatedImageFrame:
+		return decodeDeflate
 	}
 	return nil
 }

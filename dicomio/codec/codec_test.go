@@ -313,7 +313,7 @@ func TestSplitFrames(t *testing.T) {
 // TestSupported checks the list of decodable syntaxes, with the UID padding DICOM files carry.
 func TestSupported(t *testing.T) {
 	for _, ts := range []string{RLELossless, JPEGBaseline, JPEGExtended, JPEGLossless, JPEGLosslessSV1,
-		JPEGLSLossless, JPEGLSNearLossless, JPEG2000Lossless, JPEG2000, HTJ2KLossless, HTJ2KLosslessRPCL, HTJ2K,
+		JPEGLSLossless, JPEGLSNearLossless, JPEG2000Lossless, JPEG2000, HTJ2KLossless, HTJ2KLosslessRPCL, HTJ2K, DeflatedImageFrame,
 		JPEGBaseline + "\x00", RLELossless + " "} {
 		if !Supported(ts) {
 			t.Errorf("Supported(%q) = false", ts)

@@ -16,11 +16,12 @@ func FuzzDecode(f *testing.F) {
 	if err := jpeg.Encode(&jpg, image.NewGray(image.Rect(0, 0, 8, 8)), nil); err != nil {
 		f.Fatal(err)
 	}
-	syntaxes := []string{RLELossless, JPEGBaseline, JPEGLossless, JPEGLSLossless, JPEG2000Lossless, HTJ2K}
+	syntaxes := []string{RLELossless, JPEGBaseline, JPEGLossless, JPEGLSLossless, JPEG2000Lossless, HTJ2K, DeflatedImageFrame}
 	f.Add(uint8(0), encodeRLE(testPattern(info, 3), info))
 	f.Add(uint8(1), jpg.Bytes())
 	f.Add(uint8(3), []byte{0xFF, 0xD8, 0xFF, 0xF7, 0x00, 0x0B, 0x08, 0x00, 0x08, 0x00, 0x08, 0x01, 0x01, 0x11, 0x00, 0xFF, 0xD9})
 	f.Add(uint8(4), []byte{0xFF, 0x4F, 0xFF, 0x51, 0x00, 0x29, 0, 0, 0, 0, 0, 8, 0, 0, 0, 8})
+	f.Add(uint8(6), deflateRaw(f, testPattern(info, 4)))
 	f.Fuzz(func(t *testing.T, which uint8, frame []byte) {
 		ts := syntaxes[int(which)%len(syntaxes)]
 		d, err := Decode(ts, frame, info)
