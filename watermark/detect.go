@@ -193,9 +193,9 @@ func cropField(v []float32, fw, x0, y0, rw, rh int) []float32 {
 	return out
 }
 
-// highPass subtracts the 3×3 mean.
+// highPass subtracts the local mean over (2·hpRadius+1)² samples.
 func highPass(v []float32, w, h int) []float32 {
-	m := boxMean(v, w, h, 1)
+	m := boxMean(v, w, h, hpRadius)
 	hp := make([]float32, len(v))
 	for i := range v {
 		hp[i] = v[i] - m[i]
@@ -215,7 +215,7 @@ func normalisedField(v []float32, fw, fh int) (field, inv []float32) {
 	for i := range loc {
 		loc[i] = float32(math.Sqrt(float64(loc[i])))
 	}
-	eps := 0.1*median32(loc) + 1e-6
+	eps := normEps*median32(loc) + 1e-6
 	inv = make([]float32, len(hp))
 	for i := range hp {
 		inv[i] = 1 / (loc[i] + eps)
@@ -528,3 +528,12 @@ func (d *detector) softBits(c candidate) []float64 {
 	}
 	return soft
 }
+
+// Whitening: the detector subtracts the local mean over (2·hpRadius+1)² samples (a wider
+// window keeps more of the mark, whose cells are about two samples wide, while the embedder
+// cancels what the host leaves in), then divides by the local deviation plus normEps of its
+// median.
+const (
+	hpRadius         = 2
+	normEps  float32 = 0.1
+)

@@ -10,7 +10,7 @@ import (
 // and the tile repeats over the whole image. The detector works on a grid of
 // binsPerCell samples per cell (workShort samples on the short side).
 const (
-	cellsShort  = 128
+	cellsShort  = 112
 	tileCells   = 16
 	binsPerCell = 2
 	tileBins    = tileCells * binsPerCell // 32
@@ -43,19 +43,20 @@ func binCell(b int) (int, float64) {
 	return (int(c) + tileCells) % tileCells, u - c
 }
 
-// cyclicHighPass subtracts the cyclic 3×3 mean: the detector's whitening filter on a tile.
+// cyclicHighPass subtracts the cyclic local mean: the detector's whitening filter on a tile.
 func cyclicHighPass(t []float64) []float64 {
 	out := make([]float64, len(t))
 	const n = tileBins
 	for y := 0; y < n; y++ {
 		for x := 0; x < n; x++ {
 			s := 0.0
-			for dy := -1; dy <= 1; dy++ {
-				for dx := -1; dx <= 1; dx++ {
+			r := hpRadius
+			for dy := -r; dy <= r; dy++ {
+				for dx := -r; dx <= r; dx++ {
 					s += t[((y+dy+n)%n)*n+(x+dx+n)%n]
 				}
 			}
-			out[y*n+x] = t[y*n+x] - s/9
+			out[y*n+x] = t[y*n+x] - s/float64((2*r+1)*(2*r+1))
 		}
 	}
 	return out

@@ -284,9 +284,9 @@ var mustPass = map[string]bool{
 // expectation is met today (see docs/watermark.md for the targets not yet reached); a
 // lower count is a regression.
 var suiteFloor = map[string]int{
-	"jpeg-q90": 2, "jpeg-q75": 1, "jpeg-q50": 1, "rescale-x0.5": 2, "rescale-x0.25": 1,
-	"crop-75%": 2, "crop-50%": 3, "noise-2%": 0, "blur-1px": 3, "brightness+20%": 6,
-	"brightness-20%": 5, "contrast+20%": 5, "window-level-8bit": 3,
+	"jpeg-q90": 3, "jpeg-q75": 1, "jpeg-q50": 1, "rescale-x0.5": 2, "rescale-x0.25": 1,
+	"crop-75%": 3, "crop-50%": 4, "noise-2%": 0, "blur-1px": 2, "brightness+20%": 4,
+	"brightness-20%": 5, "contrast+20%": 5, "window-level-8bit": 5,
 }
 
 func TestRobustnessSuite(t *testing.T) {
