@@ -90,8 +90,7 @@ lint:
 	$(GO) vet ./...
 
 demo: build
-	@mkdir -p demo-out
-	./$(BIN) scan ../shared/data/cxr/train --out demo-out/inventory.parquet
+	BIN=$(BIN) OUT=demo-out bash scripts/demo.sh
 
 clean:
 	rm -rf bin demo-out

@@ -2,12 +2,19 @@ package main
 
 import (
 	"errors"
+	"os"
 
 	"github.com/medaugment/augment/unclip"
 )
 
-// openBundle loads the bundle in dir, or the embedded default bundle when dir is empty.
+// bundleEnv names the environment variable that may select the bundle folder.
+const bundleEnv = "AUGMENT_BUNDLE"
+
+// openBundle loads the bundle in dir, else in $AUGMENT_BUNDLE, else the embedded default.
 func openBundle(dir string) (*unclip.Bundle, error) {
+	if dir == "" {
+		dir = os.Getenv(bundleEnv)
+	}
 	if dir == "" {
 		return nil, errors.New("no embedded bundle in this build: pass --bundle DIR")
 	}

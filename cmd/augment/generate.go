@@ -73,7 +73,7 @@ The watermark key comes from --key-file or $` + keyEnv + `.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.runGenerate(cmd, f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.bundleDir, "bundle", "", "model bundle folder (default: the embedded cxr-tiny bundle)")
+	fl.StringVar(&f.bundleDir, "bundle", "", "model bundle folder (default: $"+bundleEnv+", else the embedded cxr-tiny bundle)")
 	fl.StringVar(&f.ortLib, "ort-lib", "", "ONNX Runtime shared library (default: $"+unclip.ORTLibEnv+", the copy make setup fetches, system paths)")
 	fl.StringVarP(&f.out, "out", "o", "", "output folder (required)")
 	fl.StringArrayVarP(&f.prompts, "prompt", "p", nil, "caption to generate from (repeatable)")
