@@ -147,8 +147,17 @@ type Decoded struct {
 // ErrUnsupported is wrapped by the error Decode returns for a transfer syntax it cannot decode.
 var ErrUnsupported = errors.New("unsupported transfer syntax")
 
-// decoder decodes one frame of one transfer syntax.
-type decoder func(frame []byte, info FrameInfo) (Decoded, error)
+// decoder decodes one frame of one transfer syntax; dst, when it has the capacity, may hold
+// the output (see DecodeInto), which the decoder must then write in full.
+type decoder func(frame []byte, info FrameInfo, dst []byte) (Decoded, error)
+
+// outBuffer returns dst[:n] when dst can hold n bytes (not zeroed), else a new buffer.
+func outBuffer(dst []byte, n int) []byte {
+	if cap(dst) >= n {
+		return dst[:n]
+	}
+	return make([]byte, n)
+}
 
 // decoderFor returns the decoder of a transfer syntax, or nil.
 func decoderFor(ts string) decoder {
@@ -187,7 +196,16 @@ func cleanUID(uid string) string {
 
 // Decode decodes one frame of encapsulated pixel data (all fragments of the frame, concatenated)
 // of the given transfer syntax. It never panics: corrupt or truncated data is an error.
-func Decode(transferSyntaxUID string, frame []byte, info FrameInfo) (out Decoded, err error) {
+func Decode(transferSyntaxUID string, frame []byte, info FrameInfo) (Decoded, error) {
+	return DecodeInto(transferSyntaxUID, frame, info, nil)
+}
+
+// DecodeInto is Decode with a buffer for the output: when dst has the capacity for the
+// frame, the decoders of the 8-bit lossy JPEG, RLE and Deflated Image Frame Compression
+// syntaxes write the samples there and Data is a slice of dst (valid until dst is reused);
+// otherwise, and for the other syntaxes, Data is newly allocated. A loop that decodes frame
+// after frame, each consumed before the next, allocates no pixel buffer per frame.
+func DecodeInto(transferSyntaxUID string, frame []byte, info FrameInfo, dst []byte) (out Decoded, err error) {
 	ts := cleanUID(transferSyntaxUID)
 	dec := decoderFor(ts)
 	if dec == nil {
@@ -205,7 +223,7 @@ func Decode(transferSyntaxUID string, frame []byte, info FrameInfo) (out Decoded
 			err = fmt.Errorf("decode %s: corrupt data (decoder panicked: %v)", Name(ts), r)
 		}
 	}()
-	out, err = dec(frame, info)
+	out, err = dec(frame, info, dst)
 	if err != nil {
 		return Decoded{}, fmt.Errorf("decode %s: %w", Name(ts), err)
 	}

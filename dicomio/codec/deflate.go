@@ -17,7 +17,7 @@ const deflateMaxRatio = 1032
 // layout, 1-bit pixels packed with the first pixel in the least significant bit), compressed
 // on its own as a raw deflate stream (RFC 1951, no zlib or gzip wrapper). Go's compress/flate
 // inflates it; no more than the frame's size is ever inflated.
-func decodeDeflate(frame []byte, info FrameInfo) (Decoded, error) {
+func decodeDeflate(frame []byte, info FrameInfo, dst []byte) (Decoded, error) {
 	if info.Photometric == "YBR_FULL_422" || info.Photometric == "YBR_PARTIAL_422" {
 		return Decoded{}, fmt.Errorf("deflated %s frames are not supported", info.Photometric)
 	}
@@ -32,6 +32,9 @@ func decodeDeflate(frame []byte, info FrameInfo) (Decoded, error) {
 	fr := flate.NewReader(bytes.NewReader(frame))
 	defer fr.Close()
 	raw := make([]byte, want)
+	if info.BitsAllocated != 1 && (info.SamplesPerPixel == 1 || info.PlanarConfiguration == 0) {
+		raw = outBuffer(dst, want)
+	}
 	if n, err := io.ReadFull(fr, raw); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return Decoded{}, fmt.Errorf("deflated frame holds %d bytes, want %d (truncated)", n, want)
@@ -39,7 +42,7 @@ func decodeDeflate(frame []byte, info FrameInfo) (Decoded, error) {
 		return Decoded{}, fmt.Errorf("inflate frame: %w", err)
 	}
 	if info.BitsAllocated == 1 {
-		out := make([]byte, samples)
+		out := outBuffer(dst, samples)
 		for i := range out {
 			out[i] = raw[i>>3] >> (i & 7) & 1
 		}

@@ -14,7 +14,7 @@ import (
 // decodeJ2K decodes JPEG 2000 (and High-Throughput JPEG 2000) frames with OpenJPEG. The
 // multi-component transform (YBR_RCT, YBR_ICT) is undone by the codec, so such frames come
 // back as RGB.
-func decodeJ2K(frame []byte, info FrameInfo) (Decoded, error) {
+func decodeJ2K(frame []byte, info FrameInfo, _ []byte) (Decoded, error) {
 	in := (*C.uint8_t)(unsafe.Pointer(&frame[0]))
 	var hdr C.augment_j2k_info
 	var errbuf [256]C.char

@@ -71,13 +71,13 @@ func parseJPEGHeader(b []byte) (jpegFrameHeader, error) {
 // decodeJPEG decodes JPEG baseline, extended and lossless frames: 8-bit DCT frames with
 // libjpeg-turbo, the others with DCMTK's builds of the IJG library (8, 12 and 16 bits, with the
 // lossless process), chosen by the sample precision.
-func decodeJPEG(frame []byte, info FrameInfo) (Decoded, error) {
-	return decodeJPEGWith(frame, info, true)
+func decodeJPEG(frame []byte, info FrameInfo, dst []byte) (Decoded, error) {
+	return decodeJPEGWith(frame, info, dst, true)
 }
 
 // decodeJPEGWith is decodeJPEG; with turbo false every frame goes to IJG (the tests compare
 // the two libraries).
-func decodeJPEGWith(frame []byte, info FrameInfo, turbo bool) (Decoded, error) {
+func decodeJPEGWith(frame []byte, info FrameInfo, dst []byte, turbo bool) (Decoded, error) {
 	h, err := parseJPEGHeader(frame)
 	if err != nil {
 		return Decoded{}, err
@@ -116,7 +116,12 @@ func decodeJPEGWith(frame []byte, info FrameInfo, turbo bool) (Decoded, error) {
 		libBytes = 2
 	}
 	n := info.Rows * info.Columns * info.SamplesPerPixel
-	raw := make([]byte, n*libBytes)
+	var raw []byte
+	if libBytes == info.bytesPerSample() {
+		raw = outBuffer(dst, n*libBytes)
+	} else {
+		raw = make([]byte, n*libBytes)
+	}
 	if turbo && h.usesTurbo() {
 		handled, err := decodeTurbo(frame, info, raw)
 		if err != nil {

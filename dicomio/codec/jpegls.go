@@ -62,7 +62,7 @@ import (
 )
 
 // decodeJPEGLS decodes JPEG-LS lossless and near-lossless frames with CharLS.
-func decodeJPEGLS(frame []byte, info FrameInfo) (Decoded, error) {
+func decodeJPEGLS(frame []byte, info FrameInfo, _ []byte) (Decoded, error) {
 	// CharLS 2.4 takes seconds to give up on a stream cut short, so a frame without its
 	// end-of-image marker (trailing padding allowed) is rejected before decoding.
 	if end := bytes.TrimRight(frame, "\x00"); !bytes.HasSuffix(end, []byte{0xFF, 0xD9}) {

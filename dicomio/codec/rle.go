@@ -11,13 +11,13 @@ const rleMaxRatio = 64
 // decodeRLE decodes a DICOM RLE Lossless frame (PS3.5 Annex G): a 64-byte header with up to 15
 // segment offsets, one PackBits segment per byte plane, most significant byte first, sample by
 // sample. The planes are put back together as little endian, pixel-interleaved samples.
-func decodeRLE(frame []byte, info FrameInfo) (Decoded, error) {
+func decodeRLE(frame []byte, info FrameInfo, dst []byte) (Decoded, error) {
 	if len(frame) < 64 {
 		return Decoded{}, fmt.Errorf("RLE frame of %d bytes is shorter than its 64-byte header", len(frame))
 	}
 	nseg := int(binary.LittleEndian.Uint32(frame[0:4]))
 	if info.BitsAllocated == 1 {
-		return decodeRLEBits(frame, nseg, info)
+		return decodeRLEBits(frame, nseg, info, dst)
 	}
 	bps := info.bytesPerSample()
 	want := info.SamplesPerPixel * bps
@@ -37,7 +37,7 @@ func decodeRLE(frame []byte, info FrameInfo) (Decoded, error) {
 		offsets[i] = int(binary.LittleEndian.Uint32(frame[4+4*i:]))
 	}
 	offsets[nseg] = len(frame)
-	out := make([]byte, npix*want)
+	out := outBuffer(dst, npix*want)
 	seg := make([]byte, npix)
 	for s := 0; s < nseg; s++ {
 		start, end := offsets[s], offsets[s+1]
@@ -58,7 +58,7 @@ func decodeRLE(frame []byte, info FrameInfo) (Decoded, error) {
 
 // decodeRLEBits decodes a 1-bit RLE frame: one segment holding the packed bits of the frame
 // (first pixel in the least significant bit), unpacked here to one byte (0 or 1) per pixel.
-func decodeRLEBits(frame []byte, nseg int, info FrameInfo) (Decoded, error) {
+func decodeRLEBits(frame []byte, nseg int, info FrameInfo, dst []byte) (Decoded, error) {
 	if nseg != 1 || info.SamplesPerPixel != 1 {
 		return Decoded{}, fmt.Errorf("RLE header has %d segments for %d samples of 1 bit, want 1 segment of 1 sample", nseg, info.SamplesPerPixel)
 	}
@@ -74,7 +74,7 @@ func decodeRLEBits(frame []byte, nseg int, info FrameInfo) (Decoded, error) {
 	if err := unpackBits(frame[start:], packed); err != nil {
 		return Decoded{}, fmt.Errorf("RLE segment 0: %w", err)
 	}
-	out := make([]byte, npix)
+	out := outBuffer(dst, npix)
 	for i := range out {
 		out[i] = packed[i>>3] >> (i & 7) & 1
 	}

@@ -52,7 +52,7 @@ func TestTurboMatchesIJG(t *testing.T) {
 	cxr := 0
 	for i, fr := range frames {
 		got, err := Decode(insts[i].ts, fr, insts[i].info)
-		want, werr := decodeJPEGWith(fr, insts[i].info, false)
+		want, werr := decodeJPEGWith(fr, insts[i].info, nil, false)
 		if (err == nil) != (werr == nil) {
 			t.Errorf("%s: libjpeg-turbo error %v, IJG error %v", names[i], err, werr)
 			continue
@@ -65,6 +65,62 @@ func TestTurboMatchesIJG(t *testing.T) {
 		}
 	}
 	t.Logf("%d frames compared (%d of the chest X-ray corpus)", len(frames), cxr)
+}
+
+// TestDecodeIntoReusesBuffer decodes frames of several syntaxes into one buffer, left dirty
+// by the frame before: each result must equal Decode's and, where the syntax writes into
+// the buffer, be a slice of it.
+func TestDecodeIntoReusesBuffer(t *testing.T) {
+	gray := FrameInfo{Rows: 48, Columns: 64, SamplesPerPixel: 1, BitsAllocated: 8, BitsStored: 8, Photometric: "MONOCHROME2"}
+	img := image.NewGray(image.Rect(0, 0, 64, 48))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 7)
+	}
+	var jpg bytes.Buffer
+	if err := jpeg.Encode(&jpg, img, &jpeg.Options{Quality: 80}); err != nil {
+		t.Fatal(err)
+	}
+	bits := FrameInfo{Rows: 20, Columns: 30, SamplesPerPixel: 1, BitsAllocated: 1, BitsStored: 1, Photometric: "MONOCHROME2"}
+	rgb16 := FrameInfo{Rows: 8, Columns: 8, SamplesPerPixel: 3, BitsAllocated: 16, BitsStored: 16, Photometric: "RGB"}
+	cases := []struct {
+		name   string
+		ts     string
+		frame  []byte
+		info   FrameInfo
+		reused bool
+	}{
+		{"jpeg baseline", JPEGBaseline, jpg.Bytes(), gray, true},
+		{"rle", RLELossless, encodeRLE(testPattern(gray, 1), gray), gray, true},
+		{"rle 16-bit rgb", RLELossless, encodeRLE(testPattern(rgb16, 2), rgb16), rgb16, true},
+		{"deflated", DeflatedImageFrame, deflateRaw(t, testPattern(gray, 3)), gray, true},
+		{"deflated 1 bit", DeflatedImageFrame, deflateRaw(t, testPattern(FrameInfo{Rows: 1, Columns: 75, SamplesPerPixel: 1, BitsAllocated: 8, BitsStored: 8}, 4)), bits, true},
+		{"8-bit jpeg in 16-bit words allocates", JPEGBaseline, jpg.Bytes(), FrameInfo{Rows: 48, Columns: 64, SamplesPerPixel: 1, BitsAllocated: 16, BitsStored: 8, Photometric: "MONOCHROME2"}, false},
+	}
+	dst := make([]byte, 0, 1<<16)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for i := range dst[:cap(dst)] {
+				dst[:cap(dst)][i] = 0xA5 // left dirty by an earlier frame
+			}
+			want, err := Decode(tc.ts, tc.frame, tc.info)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := DecodeInto(tc.ts, tc.frame, tc.info, dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Data, want.Data) {
+				t.Fatal("DecodeInto and Decode differ")
+			}
+			if aliases := &got.Data[0] == &dst[:1][0]; aliases != tc.reused {
+				t.Fatalf("output in the given buffer: %v, want %v", aliases, tc.reused)
+			}
+			if _, err := DecodeInto(tc.ts, tc.frame, tc.info, make([]byte, 0, 4)); err != nil {
+				t.Fatalf("buffer too small: %v", err)
+			}
+		})
+	}
 }
 
 // TestTurboDCMTKEncodedFrames compresses an RGB corpus file with DCMTK's 8-bit lossy encoders
@@ -112,11 +168,11 @@ func TestTurboDCMTKEncodedFrames(t *testing.T) {
 				if err != nil || !h.usesTurbo() {
 					t.Fatalf("frame %d: not an 8-bit DCT frame (%v)", i, err)
 				}
-				got, err := decodeJPEGWith(fr, inst.info, true)
+				got, err := decodeJPEGWith(fr, inst.info, nil, true)
 				if err != nil {
 					t.Fatal(err)
 				}
-				want, err := decodeJPEGWith(fr, inst.info, false)
+				want, err := decodeJPEGWith(fr, inst.info, nil, false)
 				if err != nil {
 					t.Fatal(err)
 				}
