@@ -252,10 +252,15 @@ func (l *readLayout) decodeEncapsulated(in *Instance, img *Image, outBytes int64
 	}
 	if len(frames) == 1 {
 		// One frame: the codec's buffer is the image, no copy.
-		dec, err := codec.Decode(l.ts, frames[0], info)
+		var dst []byte
+		if l.scratch != nil {
+			dst = l.scratch.pixels
+		}
+		dec, err := codec.DecodeInto(l.ts, frames[0], info, dst)
 		if err != nil {
 			return fmt.Errorf("frame 1: %w: %v", errReadCodec, err)
 		}
+		l.scratch.keepPixels(dec.Data)
 		if int64(len(dec.Data)) != outBytes {
 			return fmt.Errorf("%w: decoded %d bytes, want %d", errReadCodec, len(dec.Data), outBytes)
 		}
@@ -266,10 +271,14 @@ func (l *readLayout) decodeEncapsulated(in *Instance, img *Image, outBytes int64
 		return nil
 	}
 	buf := make([]byte, 0, outBytes)
+	var dst []byte // each frame is copied out before the next is decoded
 	for i, fr := range frames {
-		dec, err := codec.Decode(l.ts, fr, info)
+		dec, err := codec.DecodeInto(l.ts, fr, info, dst)
 		if err != nil {
 			return fmt.Errorf("frame %d: %w: %v", i+1, errReadCodec, err)
+		}
+		if cap(dec.Data) > cap(dst) {
+			dst = dec.Data[:0]
 		}
 		if int64(len(buf)+len(dec.Data)) > outBytes {
 			return fmt.Errorf("frame %d: %w: decoded more bytes than the image holds", i+1, errReadCodec)

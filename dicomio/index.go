@@ -48,8 +48,14 @@ type ScanOptions struct {
 
 // ScanFile reads one file: a DICOM instance by content, a report sidecar, or another file.
 func ScanFile(path string, opt ScanOptions) Record {
+	return scanFile(path, opt, nil)
+}
+
+// scanFile is ScanFile reading into the buffers of scratch (nil: new buffers); the decoded
+// pixels never leave it, so that the next file can reuse them.
+func scanFile(path string, opt ScanOptions, scratch *readScratch) Record {
 	rec := Record{Instance: Instance{Path: path}}
-	src, err := readOpen(path)
+	src, err := readOpenWith(path, scratch)
 	if err != nil {
 		rec.Kind, rec.Err = KindError, readFail(path, err)
 		return rec
@@ -143,8 +149,9 @@ func Scan(ctx context.Context, paths []string, opt ScanOptions, fn func(Record) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var scratch readScratch // this worker's buffers, reused from file to file
 			for j := range jobs {
-				rec := ScanFile(j.path, opt)
+				rec := scanFile(j.path, opt, &scratch)
 				select {
 				case results <- result{j.seq, rec}:
 				case <-ctx.Done():

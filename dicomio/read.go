@@ -150,12 +150,13 @@ func ReadBytes(data []byte, path string, opt ReadOptions, pixels bool) (in Insta
 // readBytes is ReadBytes; partial says that data is only the start of the file (metadata
 // reads), so running out of bytes is ErrTruncated and pixel data is not walked.
 func readBytes(data []byte, path string, opt ReadOptions, pixels, partial bool) (in Instance, img *Image, err error) {
-	return readBytesWith(data, path, opt, pixels, partial, false)
+	return readBytesWith(data, path, opt, pixels, partial, false, nil)
 }
 
 // readBytesWith is readBytes; allAttributes gives the parsing library every top-level
-// attribute instead of those the reader uses (the tests compare both).
-func readBytesWith(data []byte, path string, opt ReadOptions, pixels, partial, allAttributes bool) (in Instance, img *Image, err error) {
+// attribute instead of those the reader uses (the tests compare both); with scratch, the
+// decoded pixels go into its buffer (and the Image aliases it).
+func readBytesWith(data []byte, path string, opt ReadOptions, pixels, partial, allAttributes bool, scratch *readScratch) (in Instance, img *Image, err error) {
 	in.Path = path
 	defer func() {
 		if r := recover(); r != nil {
@@ -175,6 +176,7 @@ func readBytesWith(data []byte, path string, opt ReadOptions, pixels, partial, a
 	if err != nil {
 		return in, nil, readFail(path, err)
 	}
+	l.scratch = scratch
 	ds, err := l.parseAttributes()
 	if err != nil {
 		return in, nil, readFail(path, err)

@@ -15,6 +15,39 @@ const readMetaChunk = 256 << 10
 // a report) come in whole with that one read and are not read again.
 const readHeadBytes = 64 << 10
 
+// readScratchMax bounds the buffers a readScratch keeps between files.
+const readScratchMax = 64 << 20
+
+// readScratch holds the buffers one goroutine reuses from file to file (each of Scan's
+// workers has one): the file's bytes and the decoded pixels. What a read returns aliases
+// them, and is valid only until the next read with the same readScratch.
+type readScratch struct {
+	file   []byte
+	pixels []byte
+}
+
+// fileBuffer returns a buffer of n bytes for a file's contents, from s when s is not nil.
+func (s *readScratch) fileBuffer(n int64) []byte {
+	if s == nil {
+		return make([]byte, n)
+	}
+	if int64(cap(s.file)) < n {
+		b := make([]byte, n)
+		if n <= readScratchMax {
+			s.file = b
+		}
+		return b
+	}
+	return s.file[:n]
+}
+
+// keepPixels keeps a pixel buffer that a decoder allocated for the next file.
+func (s *readScratch) keepPixels(b []byte) {
+	if s != nil && cap(b) > cap(s.pixels) && cap(b) <= readScratchMax {
+		s.pixels = b[:0]
+	}
+}
+
 // readSource is an open file whose first bytes have been sniffed.
 type readSource struct {
 	path    string
@@ -22,10 +55,16 @@ type readSource struct {
 	size    int64
 	head    []byte
 	isDICOM bool
+	scratch *readScratch // nil: every buffer is allocated for this file
 }
 
 // readOpen opens path and sniffs its first bytes.
 func readOpen(path string) (*readSource, error) {
+	return readOpenWith(path, nil)
+}
+
+// readOpenWith is readOpen reading into the buffers of scratch (nil: new buffers).
+func readOpenWith(path string, scratch *readScratch) (*readSource, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -39,8 +78,8 @@ func readOpen(path string) (*readSource, error) {
 		f.Close()
 		return nil, fmt.Errorf("is a directory: %w", ErrNotDICOM)
 	}
-	src := &readSource{path: path, f: f, size: st.Size()}
-	src.head = make([]byte, min(src.size, readHeadBytes))
+	src := &readSource{path: path, f: f, size: st.Size(), scratch: scratch}
+	src.head = scratch.fileBuffer(min(src.size, readHeadBytes))
 	if _, err := io.ReadFull(f, src.head); err != nil {
 		f.Close()
 		return nil, err
@@ -57,8 +96,8 @@ func (s *readSource) readPrefix(n int64) ([]byte, error) {
 	if n <= int64(len(s.head)) {
 		return s.head[:n], nil
 	}
-	buf := make([]byte, n)
-	copy(buf, s.head)
+	buf := s.scratch.fileBuffer(n)
+	copy(buf, s.head) // a no-op when both are the scratch buffer
 	if n > int64(len(s.head)) {
 		if _, err := s.f.ReadAt(buf[len(s.head):], int64(len(s.head))); err != nil && !errors.Is(err, io.EOF) {
 			return nil, err
@@ -83,7 +122,7 @@ func (s *readSource) read(opt ReadOptions, pixels bool) (Instance, *Image, error
 			return Instance{Path: s.path}, nil, readFail(s.path, err)
 		}
 		partial := n < s.size
-		in, img, err := readBytes(data, s.path, opt, pixels, partial)
+		in, img, err := readBytesWith(data, s.path, opt, pixels, partial, false, s.scratch)
 		if err == nil || !partial || !errors.Is(err, ErrTruncated) {
 			return in, img, err
 		}

@@ -30,8 +30,8 @@ func TestTopLevelAttributeCut(t *testing.T) {
 		if err != nil || !sniffDICOM(data[:min(len(data), 132)]) {
 			continue
 		}
-		all, _, errAll := readBytesWith(data, p, ReadOptions{}, false, false, true)
-		cut, _, errCut := readBytesWith(data, p, ReadOptions{}, false, false, false)
+		all, _, errAll := readBytesWith(data, p, ReadOptions{}, false, false, true, nil)
+		cut, _, errCut := readBytesWith(data, p, ReadOptions{}, false, false, false, nil)
 		if errAll == nil && errCut != nil {
 			t.Errorf("%s: read with all attributes, not with the used ones: %v", p, errCut)
 			continue

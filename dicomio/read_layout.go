@@ -70,6 +70,8 @@ type readLayout struct {
 	// endian as the standard says; the library reads its items in the data set's encoding)
 	// and VRs OV, SV and UV (4-byte lengths, which the library reads as 2-byte).
 	unCuts [][2]int64
+	// scratch, when not nil, lends the buffer for decoded pixels.
+	scratch *readScratch
 	// allAttributes gives the library every top-level attribute; without it the walk cuts
 	// those the reader does not use (readTopLevelTags), which the library would otherwise
 	// parse one by one.
