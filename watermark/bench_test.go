@@ -2,9 +2,11 @@ package watermark
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/png"
+	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -64,5 +66,41 @@ func BenchmarkSpeed(b *testing.B) {
 			b.Logf("%d px, one core: embed %v (%.2f× PNG encode), verify %v (%.2f× PNG encode), PNG encode %v",
 				size, tEmbed/n, float64(tEmbed)/float64(tPNG), tVerify/n, float64(tVerify)/float64(tPNG), tPNG/n)
 		})
+	}
+}
+
+// BenchmarkSuite runs the robustness suite on a sample of the chest X-ray corpus, the 12-bit
+// MR slice and synthetic 16-bit CT slices, and prints the table (docs/watermark.md):
+//
+//	go test ./watermark -run '^$' -bench BenchmarkSuite -benchtime 1x
+//
+// Set AUGMENT_WM_SUITE_CXR to change the number of chest X-rays (default 20).
+func BenchmarkSuite(b *testing.B) {
+	n := 20
+	if v := os.Getenv("AUGMENT_WM_SUITE_CXR"); v != "" {
+		fmt.Sscan(v, &n)
+	}
+	key := benchKey(b)
+	names, imgs := testImages(b, n)
+	for i := 0; i < b.N; i++ {
+		var runs [][]AttackOutcome
+		minPSNR, minSSIM := 1e9, 1.0
+		for j, g := range imgs {
+			p := Payload{ID: 0x00C0FFEE00 + uint64(j), Version: 1}
+			m, err := Embed(g, key, p)
+			if err != nil {
+				b.Fatalf("%s: %v", names[j], err)
+			}
+			ps, _ := PSNR(g, m)
+			ss, _ := SSIM(g, m)
+			minPSNR, minSSIM = min(minPSNR, ps), min(minSSIM, ss)
+			outs, err := RunSuite(context.Background(), m, key, p, Suite())
+			if err != nil {
+				b.Fatal(err)
+			}
+			runs = append(runs, outs)
+		}
+		fmt.Printf("%d images (%d chest X-rays, 8-bit; MR 384 px 12-bit; CT 256 and 512 px 16-bit); lowest PSNR %.2f dB, lowest SSIM %.4f\n%s",
+			len(imgs), len(imgs)-3, minPSNR, minSSIM, FormatTable(Summarize(runs)))
 	}
 }

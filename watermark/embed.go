@@ -103,41 +103,35 @@ func EmbedWith(img *Gray, key Key, p Payload, o Options) (*Gray, error) {
 		gain = math.Min(gain, math.Sqrt(ssimBudget/p2))
 	}
 	// The informed cells keep the uniform mark's rms, so the gain stays valid.
-	mark := renderMark(amp, ww, wh, informedCells(mean, amp, ww, wh, signs, gain, peak))
-	up := newUpsampler(mark, ww, wh, w, h, k)
-	row := make([]float32, w)
-
-	// Quantise with Floyd–Steinberg error diffusion: plain rounding would erase the parts of
-	// the mark smaller than half a grey level (most of it on 8-bit images), while diffusion
-	// keeps its local mean and pushes the rounding error to frequencies the detector ignores.
-	out := &Gray{Width: w, Height: h, BitDepth: img.BitDepth, Pix: make([]uint16, len(img.Pix))}
-	pk := float32(peak)
-	errCur, errNext := make([]float32, w+2), make([]float32, w+2)
-	for y := 0; y < h; y++ {
-		up.row(y, row)
-		src := img.Pix[y*w : (y+1)*w]
-		dst := out.Pix[y*w : (y+1)*w]
-		fg := float32(gain)
-		for x, v := range src {
-			f := float32(v) + fg*row[x] + errCur[x+1]
-			q := float32(math.Floor(float64(f) + 0.5))
-			if q < 0 {
-				q = 0
-			} else if q > pk {
-				q = pk
+	cells, gmed := informedCells(mean, amp, ww, wh, signs, gain, peak)
+	out := quantiseMarked(img, renderMark(amp, ww, wh, cells), ww, wh, k, gain)
+	// Closed loop: measure the cells as the detector will see them (at the embedding's own
+	// alignment) and strengthen those that fell short of the margin, which the working-grid
+	// model misses when the image is resampled or quantised coarsely.
+	if gmed > 0 {
+		x0, y0, rw, rh := workRegion(ww, wh)
+		uniRMS := math.Sqrt(meanSquare(uni))
+		for pass := 0; pass < closedLoopPasses; pass++ {
+			f, _, _ := whitenedField(out)
+			got := cellStats(f, rw, rh, x0, y0)
+			short := 0
+			for c := range cells {
+				if signs[c]*got[c] < closedLoopMargin*gmed {
+					short++
+					a := math.Abs(cells[c]) + (closedLoopMargin*gmed-signs[c]*got[c])/gmed
+					cells[c] = signs[c] * math.Min(informedMax, a)
+				}
 			}
-			dst[x] = uint16(q)
-			e := f - q
-			if e > 1 || e < -1 { // clipped: do not carry the clipped excess
-				e = 0
+			if short == 0 {
+				break
 			}
-			errCur[x+2] += e * 7 / 16
-			errNext[x] += e * 3 / 16
-			errNext[x+1] += e * 5 / 16
-			errNext[x+2] += e * 1 / 16
+			m := renderMark(amp, ww, wh, cells)
+			sc := uniRMS / math.Sqrt(meanSquare(m))
+			for c := range cells {
+				cells[c] *= sc
+			}
+			out = quantiseMarked(img, renderMark(amp, ww, wh, cells), ww, wh, k, gain)
 		}
-		errCur, errNext = errNext, errCur
-		clear(errNext)
 	}
 	return out, nil
 }
@@ -190,6 +184,54 @@ func (u *upsampler) row(y int, out []float32) {
 	}
 }
 
+// quantiseMarked adds gain × the upsampled working-grid mark to img and quantises with
+// Floyd–Steinberg error diffusion: plain rounding would erase the parts of the mark smaller
+// than half a grey level (most of it on 8-bit images), while diffusion keeps its local mean
+// and pushes the rounding error to frequencies the detector ignores.
+func quantiseMarked(img *Gray, mark []float32, ww, wh int, k, gain float64) *Gray {
+	w, h := img.Width, img.Height
+	up := newUpsampler(mark, ww, wh, w, h, k)
+	row := make([]float32, w)
+	out := &Gray{Width: w, Height: h, BitDepth: img.BitDepth, Pix: make([]uint16, len(img.Pix))}
+	pk := float32(img.Max())
+	fg := float32(gain)
+	if img.BitDepth > 10 {
+		// A grey level is far below the mark's amplitude: plain rounding loses nothing.
+		for y := 0; y < h; y++ {
+			up.row(y, row)
+			src := img.Pix[y*w : (y+1)*w]
+			dst := out.Pix[y*w : (y+1)*w]
+			for x, v := range src {
+				f := float32(v) + fg*row[x] + 0.5
+				dst[x] = uint16(max(0, min(pk, f)))
+			}
+		}
+		return out
+	}
+	errCur, errNext := make([]float32, w+2), make([]float32, w+2)
+	for y := 0; y < h; y++ {
+		up.row(y, row)
+		src := img.Pix[y*w : (y+1)*w]
+		dst := out.Pix[y*w : (y+1)*w]
+		for x, v := range src {
+			f := float32(v) + fg*row[x] + errCur[x+1]
+			q := max(0, min(pk, float32(int32(f+0.5+1024)-1024)))
+			dst[x] = uint16(q)
+			e := f - q
+			if e > 1 || e < -1 { // clipped: do not carry the clipped excess
+				e = 0
+			}
+			errCur[x+2] += e * 7 / 16
+			errNext[x] += e * 3 / 16
+			errNext[x+1] += e * 5 / 16
+			errNext[x+2] += e * 1 / 16
+		}
+		errCur, errNext = errNext, errCur
+		clear(errNext)
+	}
+	return out
+}
+
 // renderMark multiplies the strength field by the tile drawn from cell values.
 func renderMark(amp []float32, ww, wh int, cells []float64) []float32 {
 	tile := renderTile(cells)
@@ -214,13 +256,17 @@ const (
 	informedFloor = 0.4 // smallest cell amplitude, relative to the uniform mark
 	informedMax   = 2.5 // largest
 	informedIters = 10
+	// closedLoopPasses re-measure the marked image and strengthen cells whose margin is
+	// below closedLoopMargin of the median response.
+	closedLoopPasses = 2
+	closedLoopMargin = 0.35
 )
 
-func informedCells(mean, amp []float32, ww, wh int, signs []float64, g float64, peak float64) []float64 {
+func informedCells(mean, amp []float32, ww, wh int, signs []float64, g float64, peak float64) ([]float64, float64) {
 	nc := len(signs)
 	uniRMS := math.Sqrt(meanSquare(renderMark(amp, ww, wh, signs)))
 	if uniRMS == 0 {
-		return signs
+		return signs, 0
 	}
 	pk := float32(peak)
 	marked := make([]float32, len(mean))
@@ -251,7 +297,7 @@ func informedCells(mean, amp []float32, ww, wh int, signs []float64, g float64, 
 	}
 	gmed := float64(median32(gs))
 	if gmed <= 0 {
-		return signs
+		return signs, 0
 	}
 	r := r0
 	for it := 0; it < informedIters; it++ {
@@ -262,7 +308,7 @@ func informedCells(mean, amp []float32, ww, wh int, signs []float64, g float64, 
 		}
 		r = total(v)
 	}
-	return v
+	return v, gmed
 }
 
 // upsampledRMS is the rms of the upsampled field, from every third row.

@@ -180,7 +180,7 @@ func equalPix(a, b *Gray) bool {
 
 // testImages are the images the quality and robustness tests run on: a sample of the chest
 // X-ray corpus (8-bit), the 12-bit MR slice, and synthetic 16-bit CT slices.
-func testImages(t *testing.T, nCXR int) (names []string, imgs []*Gray) {
+func testImages(t testing.TB, nCXR int) (names []string, imgs []*Gray) {
 	t.Helper()
 	for i, g := range cxrImages(t, nCXR) {
 		names = append(names, fmt.Sprintf("cxr%d-%dx%d", i, g.Width, g.Height))
@@ -276,7 +276,7 @@ func TestAttackHelpers(t *testing.T) {
 
 // mustPass are the attacks after which the payload must be exact on every test image.
 var mustPass = map[string]bool{
-	"none": true, "rescale-x2": true, "contrast-20%": true, "rotate-90": true, "rotate-180": true,
+	"none": true, "jpeg-q90": true, "rescale-x2": true, "contrast-20%": true, "rotate-90": true, "rotate-180": true,
 	"rotate-270": true, "flip-horizontal": true, "flip-vertical": true, "transpose": true,
 }
 
@@ -284,8 +284,8 @@ var mustPass = map[string]bool{
 // expectation is met today (see docs/watermark.md for the targets not yet reached); a
 // lower count is a regression.
 var suiteFloor = map[string]int{
-	"jpeg-q90": 3, "jpeg-q75": 1, "jpeg-q50": 1, "rescale-x0.5": 2, "rescale-x0.25": 1,
-	"crop-75%": 3, "crop-50%": 4, "noise-2%": 0, "blur-1px": 2, "brightness+20%": 4,
+	"jpeg-q90": 6, "jpeg-q75": 1, "jpeg-q50": 1, "rescale-x0.5": 3, "rescale-x0.25": 1,
+	"crop-75%": 3, "crop-50%": 4, "noise-2%": 0, "blur-1px": 4, "brightness+20%": 5,
 	"brightness-20%": 5, "contrast+20%": 5, "window-level-8bit": 5,
 }
 
