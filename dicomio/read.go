@@ -198,10 +198,17 @@ func readBytesWith(data []byte, path string, opt ReadOptions, pixels, partial, a
 // unchecked lengths) and never reads the file's own meta information.
 func (l *readLayout) parseAttributes() (ds dicom.Dataset, err error) {
 	attrs := l.data[:l.attrEnd]
-	if len(l.unCuts) > 0 {
+	cuts := l.unCuts
+	if len(l.decoded) > 0 && readCharsetASCII(l.charset) {
+		// The attributes decoded by the walk are taken as they are, and cut from what the
+		// library parses; under another character set the library decodes them all.
+		ds.Elements = append(ds.Elements, l.decoded...)
+		cuts = readMergeCuts(l.unCuts, l.decodedCuts)
+	}
+	if len(cuts) > 0 {
 		kept := make([]byte, 0, len(attrs))
 		prev := int64(0)
-		for _, c := range l.unCuts {
+		for _, c := range cuts {
 			kept = append(kept, attrs[prev:c[0]]...)
 			prev = c[1]
 		}
@@ -210,7 +217,7 @@ func (l *readLayout) parseAttributes() (ds dicom.Dataset, err error) {
 			// The cuts come after the character set or not at all before it; recompute
 			// its offset in the kept bytes.
 			shift := int64(0)
-			for _, c := range l.unCuts {
+			for _, c := range cuts {
 				if c[1] <= l.charsetUN {
 					shift += c[1] - c[0]
 				}
@@ -220,6 +227,10 @@ func (l *readLayout) parseAttributes() (ds dicom.Dataset, err error) {
 	}
 	if l.charsetUN >= 0 {
 		attrs = readRewriteCharsetUN(attrs, l.charsetUN, l.bo)
+	}
+	if readOnlyCharset(attrs, l.bo, l.implicit) {
+		// Nothing left for the library but the character set, which the reader does not use.
+		return ds, nil
 	}
 	ts := TSExplicitLittle
 	switch {
@@ -250,6 +261,28 @@ func (l *readLayout) parseAttributes() (ds dicom.Dataset, err error) {
 		ds.Elements = append(ds.Elements, el)
 	}
 	return ds, nil
+}
+
+// readMergeCuts merges two lists of cuts, each in file order, into one in file order.
+func readMergeCuts(a, b [][2]int64) [][2]int64 {
+	out := make([][2]int64, 0, len(a)+len(b))
+	for len(a) > 0 || len(b) > 0 {
+		if len(b) == 0 || len(a) > 0 && a[0][0] < b[0][0] {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return out
+}
+
+// readOnlyCharset reports whether attrs is empty or holds only a Specific Character Set.
+func readOnlyCharset(attrs []byte, bo binary.ByteOrder, implicit bool) bool {
+	if len(attrs) == 0 {
+		return true
+	}
+	group, elem, _, vl, hdr, err := readHeaderAt(attrs, 0, bo, implicit)
+	return err == nil && group == 0x0008 && elem == 0x0005 && vl != readUndefinedLength && hdr+int64(vl) == int64(len(attrs))
 }
 
 // readMetaPrefix returns a preamble, "DICM" and a minimal file meta information group that

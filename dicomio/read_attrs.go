@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
@@ -83,6 +84,78 @@ func readTopLevelTag(tg uint32) bool {
 		}
 	}
 	return false
+}
+
+// readCharsetASCII reports whether a Specific Character Set decodes ASCII bytes as ASCII in
+// the library (no conversion, Latin-1 or UTF-8), so that text of ASCII bytes needs no
+// library to be decoded.
+func readCharsetASCII(cs string) bool {
+	switch cs {
+	case "", "ISO_IR 6", "ISO_IR 100", "ISO_IR 192":
+		return true
+	}
+	return false
+}
+
+// readSimpleElement decodes the value of an explicit VR little endian attribute exactly as
+// the parsing library does (its readString, readDate and readInt), for text VRs whose value
+// is ASCII without escape sequences and for integer VRs; it returns nil for anything else,
+// which is left to the library.
+func readSimpleElement(t tag.Tag, vr string, val []byte) *dicom.Element {
+	var v any
+	switch vr {
+	case "AE", "AS", "CS", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT", "DA":
+		for _, c := range val {
+			if c >= 0x80 || c == 0x1B {
+				return nil
+			}
+		}
+		str := string(val)
+		if vr == "DA" {
+			v = []string{strings.Trim(str, " \x00")}
+			break
+		}
+		if strings.TrimFunc(str, unicode.IsSpace) != "" {
+			str = strings.Trim(str, " \x00") // the library trims unless the value is all spaces
+		}
+		v = strings.Split(str, `\`)
+	case "US", "SS":
+		if len(val)%2 != 0 {
+			return nil
+		}
+		ints := make([]int, 0, len(val)/2)
+		for i := 0; i+2 <= len(val); i += 2 {
+			u := binary.LittleEndian.Uint16(val[i:])
+			if vr == "SS" {
+				ints = append(ints, int(int16(u)))
+			} else {
+				ints = append(ints, int(u))
+			}
+		}
+		v = ints
+	case "UL", "SL":
+		if len(val)%4 != 0 {
+			return nil
+		}
+		ints := make([]int, 0, len(val)/4)
+		for i := 0; i+4 <= len(val); i += 4 {
+			u := binary.LittleEndian.Uint32(val[i:])
+			if vr == "SL" {
+				ints = append(ints, int(int32(u)))
+			} else {
+				ints = append(ints, int(u))
+			}
+		}
+		v = ints
+	default:
+		return nil
+	}
+	value, err := dicom.NewValue(v)
+	if err != nil {
+		return nil
+	}
+	return &dicom.Element{Tag: t, ValueRepresentation: tag.GetVRKind(t, vr), RawValueRepresentation: vr,
+		ValueLength: uint32(len(val)), Value: value}
 }
 
 // SOP classes the reader recognises.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
 )
 
@@ -70,6 +71,13 @@ type readLayout struct {
 	// endian as the standard says; the library reads its items in the data set's encoding)
 	// and VRs OV, SV and UV (4-byte lengths, which the library reads as 2-byte).
 	unCuts [][2]int64
+	// decoded are top-level attributes of simple value (text in ASCII, integers) decoded here
+	// as the library would decode them (readSimpleElement), and decodedCuts their bytes, cut
+	// from what the library parses when the character set allows (readCharsetASCII).
+	decoded     []*dicom.Element
+	decodedCuts [][2]int64
+	// charset is the value of a top-level Specific Character Set of VR CS.
+	charset string
 	// scratch, when not nil, lends the buffer for decoded pixels.
 	scratch *readScratch
 	// allAttributes gives the library every top-level attribute; without it the walk cuts
@@ -398,6 +406,17 @@ func (l *readLayout) walk(off, end int64, bo binary.ByteOrder, implicit, inItem 
 			l.cut(off, valStart+int64(vl))
 			off = valStart + int64(vl)
 			continue
+		}
+		if depth == 0 && tg == 0x00080005 && vr == "CS" {
+			l.charset = strings.Trim(string(b[valStart:valStart+int64(vl)]), " \x00")
+		}
+		if depth == 0 && !l.allAttributes && !implicit && bo == binary.LittleEndian && tg != 0x00080005 && readTopLevelTag(tg) {
+			if el := readSimpleElement(tag.Tag{Group: group, Element: elem}, vr, b[valStart:valStart+int64(vl)]); el != nil {
+				l.decoded = append(l.decoded, el)
+				l.decodedCuts = append(l.decodedCuts, [2]int64{off, valStart + int64(vl)})
+				off = valStart + int64(vl)
+				continue
+			}
 		}
 		if vr == "SQ" || (implicit && readIsSequence(group, elem)) {
 			if _, err := l.walkItems(valStart, valStart+int64(vl), bo, implicit, depth+1, false); err != nil {
