@@ -184,12 +184,17 @@ func (c *codec) decode(soft []float64) (decodeResult, error) {
 	return decodeResult{}, errUndecodable
 }
 
-// falseDecodeProbability bounds the chance that a word of random bytes passes the decoder
-// in one decode call: for each erasure try, the share of words within the decoding radius
-// of some codeword, times the chance that a wrong word also matches the CRC.
-func falseDecodeProbability() float64 {
+// falseDecodeProbability bounds the chance that a word of random bytes passes the decoder in
+// one decode call using erasure tries up to maxErased: for each such try, the share of words
+// within the decoding radius of some codeword, times the chance that a wrong word also
+// matches the CRC. It is increasing in maxErased, so the value at the number of erasures a
+// decode needed is a valid p-value.
+func falseDecodeProbability(maxErased int) float64 {
 	total := 0.0
 	for _, e := range erasureTries {
+		if e > maxErased {
+			break
+		}
 		n := codeBytes - e
 		t := (n - dataBytes) / 2
 		vol := 0.0

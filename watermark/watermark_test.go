@@ -112,8 +112,11 @@ func TestPayloadCode(t *testing.T) {
 			t.Fatalf("random word %d decoded to %v", trial, r.payload)
 		}
 	}
-	if p := falseDecodeProbability(); p > 1e-7 || p <= 0 {
-		t.Errorf("false-decode bound %g is not in (0, 1e-7]", p)
+	if p := falseDecodeProbability(erasureTries[len(erasureTries)-1]); p > 1e-7 || p <= 0 {
+		t.Errorf("false-decode bound %g with all erasure tries is not in (0, 1e-7]", p)
+	}
+	if p := falseDecodeProbability(0); p > 1e-11 {
+		t.Errorf("false-decode bound %g without erasures is over 1e-11", p)
 	}
 	if err := (Payload{ID: MaxPayloadID + 1}).Validate(); err == nil {
 		t.Error("a 41-bit payload id was accepted")

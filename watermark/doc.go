@@ -1,0 +1,23 @@
+// Package watermark embeds and detects augment's provenance watermark: a keyed, invisible
+// mark in the pixels of 8- to 16-bit greyscale images (64 to 4096 px a side) that says an
+// image is synthetic and carries a 40-bit payload id linking it to its manifest row, so that
+// the information survives when the DICOM tags are stripped.
+//
+// The mark is a tile of 16×16 cells repeated over the image (112 cells on the short side),
+// whose cells carry a key-derived pilot and 128 Reed–Solomon coded bits (version, payload id,
+// CRC-16; github.com/vivint/infectious, which corrects errors, not only erasures). Its strength
+// follows an SSIM model of the local mean and variance, capped by a PSNR target; the embedder
+// runs the detector's own model to give every cell the same margin over the host image
+// (informed embedding) and quantises with error diffusion. The detector folds the image
+// modulo the tile period at a searched scale, finds the pilot in all 8 orientations and all
+// shifts by FFT (gonum), and reports present/absent with a false-positive probability from
+// the null distribution of its statistic (decoy folds, Bonferroni over the whole search), the
+// payload when the code decodes it, and the corrected errors. An unmarked or destroyed image
+// yields "absent" and no payload.
+//
+// The package works on pixel arrays only (Gray); package wmfile reads and writes files.
+// Resampling, folding and the SSIM strength model are written here because they are specific
+// to the scheme (float area averages of values and their squares in one pass, folds with
+// decoys); codes and FFTs come from libraries. Everything is deterministic for a given key.
+// See docs/watermark.md for the design, the threat model and measured robustness.
+package watermark
