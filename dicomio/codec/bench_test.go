@@ -76,3 +76,40 @@ func BenchmarkDecodeBySyntax(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkJPEGTurboVsIJG decodes the chest X-ray corpus (8-bit JPEG baseline) with
+// libjpeg-turbo (Decode) and with IJG 6b, the library used for these frames before, in the
+// same run, and reports both per-frame times and the speed-up.
+func BenchmarkJPEGTurboVsIJG(b *testing.B) {
+	paths, _ := filepath.Glob("../../../shared/data/cxr/train/*/*/CR*.dcm")
+	var insts []testInstance
+	for _, p := range paths {
+		if inst, err := loadInstance(p); err == nil && inst.ts == JPEGBaseline {
+			insts = append(insts, inst)
+		}
+	}
+	if len(insts) == 0 {
+		b.Skip("chest X-ray corpus not found at ../shared/data/cxr/train")
+	}
+	var turbo, ijg time.Duration
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		for _, inst := range insts {
+			if _, err := decodeJPEGWith(inst.frames[0], inst.info, nil, true); err != nil {
+				b.Fatal(err)
+			}
+		}
+		turbo += time.Since(start)
+		start = time.Now()
+		for _, inst := range insts {
+			if _, err := decodeJPEGWith(inst.frames[0], inst.info, nil, false); err != nil {
+				b.Fatal(err)
+			}
+		}
+		ijg += time.Since(start)
+	}
+	n := float64(len(insts) * b.N)
+	b.ReportMetric(turbo.Seconds()/n*1e6, "turbo_us/frame")
+	b.ReportMetric(ijg.Seconds()/n*1e6, "ijg_us/frame")
+	b.ReportMetric(ijg.Seconds()/turbo.Seconds(), "speedup")
+}
