@@ -11,7 +11,11 @@
 // are handed to the dicomio/codec package. Every call into the library is guarded at the
 // file boundary: a panic in the library becomes an error naming the file, and pixel buffers
 // are sized from Rows×Columns×Frames×Samples×BitsAllocated only after that size has been
-// checked against the bytes present and a configurable limit.
+// checked against the bytes present and a configurable limit. For speed, the library sees
+// only the top-level attributes the reader uses, and of those only what is not plain: text in
+// ASCII and integers are decoded by the reader's own walk over the element headers, exactly
+// as the library decodes them (the tests compare both on every corpus file), because the
+// library's per-element cost dominated scans of small files.
 //
 // The file writer (write*.go, synthetic*.go, deid*.go) lives in the same package.
 package dicomio
