@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/medaugment/augment/dicomio"
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
 )
@@ -30,9 +31,14 @@ func needData(t testing.TB, sub string) string {
 	return p
 }
 
-// readDICOMGray decodes the first frame of a monochrome (or RGB, as luma) DICOM file with
-// native or baseline-JPEG pixel data into a Gray. Panics in the parser become errors.
+// readDICOMGray decodes the first frame of a DICOM image into a Gray: with the project's
+// reader (package dicomio, every transfer syntax it decodes) when it can, else with
+// suyashkumar/dicom for native and baseline-JPEG pixel data (RGB as luma). Panics become
+// errors.
 func readDICOMGray(path string) (g *Gray, err error) {
+	if g, err := readWithDicomio(path); err == nil {
+		return g, nil
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			g, err = nil, fmt.Errorf("%s: parser panic: %v", path, r)
@@ -195,4 +201,46 @@ func syntheticCT(w, h int, seed uint64) *Gray {
 		}
 	}
 	return g
+}
+
+// readWithDicomio decodes the first frame of a single-sample image with package dicomio
+// (signed values offset to unsigned).
+func readWithDicomio(path string) (g *Gray, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			g, err = nil, fmt.Errorf("%s: reader panic: %v", path, r)
+		}
+	}()
+	_, img, err := dicomio.ReadImage(path, dicomio.ReadOptions{})
+	if err != nil || img == nil {
+		return nil, fmt.Errorf("%s: not decoded: %v", path, err)
+	}
+	bits := img.BitsStored
+	if img.Samples != 1 || bits < 1 || bits > 16 || img.Rows < 1 || img.Columns < 1 {
+		return nil, fmt.Errorf("%s: not a single-sample image of at most 16 bits", path)
+	}
+	n := img.Rows * img.Columns
+	out := NewGray(img.Columns, img.Rows, bits)
+	m := int(out.Max())
+	shift := 0
+	if img.Signed {
+		shift = 1 << (bits - 1)
+	}
+	for i := 0; i < n; i++ {
+		var v int
+		switch {
+		case img.U8 != nil:
+			v = int(img.U8[i])
+		case img.U16 != nil:
+			v = int(img.U16[i])
+		case img.I8 != nil:
+			v = int(img.I8[i]) + shift
+		case img.I16 != nil:
+			v = int(img.I16[i]) + shift
+		default:
+			return nil, fmt.Errorf("%s: pixel type not handled", path)
+		}
+		out.Pix[i] = uint16(max(0, min(m, v)))
+	}
+	return out, nil
 }
