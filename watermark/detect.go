@@ -39,8 +39,8 @@ type Result struct {
 	// FalsePositive bounds the probability that an unmarked image (or one marked with
 	// another key) scores as high: from the pilot's Gaussian null over every searched
 	// scale, orientation and shift, or from the code's chance of decoding random bits with a
-	// matching CRC with no more erasures than the decode needed, whichever is smaller
-	// (times 2 for using both).
+	// matching CRC by the decoding attempt that succeeded, whichever is smaller (times 2
+	// for using both).
 	FalsePositive float64 `json:"false_positive_probability"`
 	// Orientation is the operation that was applied to the marked image (rotate-90, ...).
 	Orientation string `json:"orientation"`
@@ -119,7 +119,7 @@ func Detect(img *Gray, key Key) (Result, error) {
 	}
 	res.FalsePositive = pPilot
 	if dec != nil {
-		pCode := float64(decodeTries) * falseDecodeProbability(dec.erased)
+		pCode := float64(decodeTries) * dec.falseProb
 		res.FalsePositive = math.Min(1, 2*math.Min(pPilot, pCode))
 	}
 	res.Present = res.FalsePositive <= FalsePositiveTarget

@@ -113,13 +113,20 @@ type decodeResult struct {
 	symbolErrors int // bytes of the received word that were wrong (erased ones included)
 	bitErrors    int // bits of the received word that were wrong
 	erased       int
+	// falseProb bounds the chance that random bits pass the decoder by the attempt that
+	// succeeded (the sum over the attempts made).
+	falseProb float64
 }
 
 var errUndecodable = errors.New("payload not decodable")
 
-// decode turns soft bit values (positive means bit 0) into a payload, trying erasures of the
-// least reliable bytes when plain error correction fails. Only a word whose CRC matches is
-// accepted.
+// chaseBits is the number of least reliable bits whose flips are tried (Chase-II) when
+// erasures do not help.
+const chaseBits = 6
+
+// decode turns soft bit values (positive means bit 0) into a payload. It tries plain error
+// correction, then erasing the 1–5 least reliable bytes, then (Chase-II) every pattern of
+// flips of the chaseBits least reliable bits. Only a word whose CRC matches is accepted.
 func (c *codec) decode(soft []float64) (decodeResult, error) {
 	hard := make([]byte, codedBits)
 	for i, v := range soft {
@@ -128,46 +135,29 @@ func (c *codec) decode(soft []float64) (decodeResult, error) {
 		}
 	}
 	recv := bitsToBytes(hard)
-	type rel struct {
-		idx int
-		r   float64
-	}
-	rels := make([]rel, codeBytes)
-	for i := range rels {
-		m := math.Inf(1)
+	byteRel := make([]int, codeBytes)
+	rel := make([]float64, codeBytes)
+	for i := range byteRel {
+		byteRel[i] = i
+		rel[i] = math.Inf(1)
 		for j := 0; j < 8; j++ {
-			m = math.Min(m, math.Abs(soft[i*8+j]))
+			rel[i] = math.Min(rel[i], math.Abs(soft[i*8+j]))
 		}
-		rels[i] = rel{i, m}
 	}
-	sort.SliceStable(rels, func(a, b int) bool { return rels[a].r < rels[b].r })
-	for _, e := range erasureTries {
-		erased := make(map[int]bool, e)
-		for _, r := range rels[:e] {
-			erased[r.idx] = true
-		}
-		shares := make([]infectious.Share, 0, codeBytes-e)
-		for i := 0; i < codeBytes; i++ {
-			if !erased[i] {
-				shares = append(shares, infectious.Share{Number: i, Data: []byte{recv[i]}})
-			}
-		}
-		data, err := c.fec.Decode(nil, shares)
-		if err != nil || len(data) != dataBytes {
-			continue
-		}
-		crc := payloadCRC(data[:6])
-		if uint32(data[6])<<8|uint32(data[7]) != crc {
-			continue
-		}
-		var id [8]byte
-		copy(id[3:], data[1:6])
-		p := Payload{ID: binary.BigEndian.Uint64(id[:]), Version: data[0]}
+	sort.SliceStable(byteRel, func(a, b int) bool { return rel[byteRel[a]] < rel[byteRel[b]] })
+	bitRel := make([]int, codedBits)
+	for i := range bitRel {
+		bitRel[i] = i
+	}
+	sort.SliceStable(bitRel, func(a, b int) bool { return math.Abs(soft[bitRel[a]]) < math.Abs(soft[bitRel[b]]) })
+
+	prob := 0.0
+	finish := func(p Payload, e int) (decodeResult, error) {
 		bits, err := c.encode(p)
 		if err != nil {
-			continue
+			return decodeResult{}, err
 		}
-		res := decodeResult{payload: p, erased: e}
+		res := decodeResult{payload: p, erased: e, falseProb: prob}
 		code := bitsToBytes(bits)
 		for i := range code {
 			if code[i] != recv[i] {
@@ -181,29 +171,73 @@ func (c *codec) decode(soft []float64) (decodeResult, error) {
 		}
 		return res, nil
 	}
+	for _, e := range erasureTries {
+		prob += attemptFalseProb(e)
+		erased := make(map[int]bool, e)
+		for _, i := range byteRel[:e] {
+			erased[i] = true
+		}
+		if p, ok := c.try(recv, erased); ok {
+			return finish(p, e)
+		}
+	}
+	word := make([]byte, codeBytes)
+	for mask := 1; mask < 1<<chaseBits; mask++ {
+		prob += attemptFalseProb(0)
+		copy(word, recv)
+		for j := 0; j < chaseBits; j++ {
+			if mask>>j&1 == 1 {
+				b := bitRel[j]
+				word[b/8] ^= 1 << (7 - b%8)
+			}
+		}
+		if p, ok := c.try(word, nil); ok {
+			return finish(p, 0)
+		}
+	}
 	return decodeResult{}, errUndecodable
 }
 
-// falseDecodeProbability bounds the chance that a word of random bytes passes the decoder in
-// one decode call using erasure tries up to maxErased: for each such try, the share of words
-// within the decoding radius of some codeword, times the chance that a wrong word also
-// matches the CRC. It is increasing in maxErased, so the value at the number of erasures a
-// decode needed is a valid p-value.
-func falseDecodeProbability(maxErased int) float64 {
-	total := 0.0
-	for _, e := range erasureTries {
-		if e > maxErased {
-			break
+// try decodes a received word with the given bytes erased and checks the CRC.
+func (c *codec) try(recv []byte, erased map[int]bool) (Payload, bool) {
+	shares := make([]infectious.Share, 0, codeBytes)
+	for i := 0; i < codeBytes; i++ {
+		if !erased[i] {
+			shares = append(shares, infectious.Share{Number: i, Data: []byte{recv[i]}})
 		}
-		n := codeBytes - e
-		t := (n - dataBytes) / 2
-		vol := 0.0
-		for i := 0; i <= t; i++ {
-			vol += binom(n, i) * math.Pow(255, float64(i))
-		}
-		total += vol / math.Pow(256, float64(n-dataBytes))
 	}
-	return total * math.Pow(2, -crcBits)
+	data, err := c.fec.Decode(nil, shares)
+	if err != nil || len(data) != dataBytes {
+		return Payload{}, false
+	}
+	if uint32(data[6])<<8|uint32(data[7]) != payloadCRC(data[:6]) {
+		return Payload{}, false
+	}
+	var id [8]byte
+	copy(id[3:], data[1:6])
+	return Payload{ID: binary.BigEndian.Uint64(id[:]), Version: data[0]}, true
+}
+
+// attemptFalseProb bounds the chance that a word of random bytes passes one decode attempt
+// with e erased bytes: the share of words within the decoding radius of some codeword, times
+// the chance that a wrong word matches the CRC.
+func attemptFalseProb(e int) float64 {
+	n := codeBytes - e
+	t := (n - dataBytes) / 2
+	vol := 0.0
+	for i := 0; i <= t; i++ {
+		vol += binom(n, i) * math.Pow(255, float64(i))
+	}
+	return vol / math.Pow(256, float64(n-dataBytes)) * math.Pow(2, -crcBits)
+}
+
+// maxFalseDecodeProbability bounds the chance that random bits pass a whole decode call.
+func maxFalseDecodeProbability() float64 {
+	p := 0.0
+	for _, e := range erasureTries {
+		p += attemptFalseProb(e)
+	}
+	return p + float64(1<<chaseBits-1)*attemptFalseProb(0)
 }
 
 func binom(n, k int) float64 {

@@ -112,10 +112,10 @@ func TestPayloadCode(t *testing.T) {
 			t.Fatalf("random word %d decoded to %v", trial, r.payload)
 		}
 	}
-	if p := falseDecodeProbability(erasureTries[len(erasureTries)-1]); p > 1e-7 || p <= 0 {
-		t.Errorf("false-decode bound %g with all erasure tries is not in (0, 1e-7]", p)
+	if p := maxFalseDecodeProbability(); p > 1e-7 || p <= 0 {
+		t.Errorf("false-decode bound %g of a whole decode is not in (0, 1e-7]", p)
 	}
-	if p := falseDecodeProbability(0); p > 1e-11 {
+	if p := attemptFalseProb(0); p > 1e-11 {
 		t.Errorf("false-decode bound %g without erasures is over 1e-11", p)
 	}
 	if err := (Payload{ID: MaxPayloadID + 1}).Validate(); err == nil {
@@ -287,7 +287,7 @@ var mustPass = map[string]bool{
 // expectation is met today (see docs/watermark.md for the targets not yet reached); a
 // lower count is a regression.
 var suiteFloor = map[string]int{
-	"jpeg-q90": 6, "jpeg-q75": 1, "jpeg-q50": 1, "rescale-x0.5": 3, "rescale-x0.25": 1,
+	"jpeg-q90": 6, "jpeg-q75": 1, "jpeg-q50": 1, "rescale-x0.5": 5, "rescale-x0.25": 1,
 	"crop-75%": 3, "crop-50%": 4, "noise-2%": 0, "blur-1px": 4, "brightness+20%": 5,
 	"brightness-20%": 5, "contrast+20%": 5, "window-level-8bit": 5,
 }
