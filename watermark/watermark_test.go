@@ -200,7 +200,11 @@ func testImages(t testing.TB, nCXR int) (names []string, imgs []*Gray) {
 
 func TestInvisible(t *testing.T) {
 	key := benchKey(t)
-	names, imgs := testImages(t, 10)
+	n := 10
+	if os.Getenv("AUGMENT_LONG") != "" {
+		n = 1 << 20 // the whole chest X-ray corpus
+	}
+	names, imgs := testImages(t, n)
 	for i, g := range imgs {
 		t.Run(names[i], func(t *testing.T) {
 			m, err := Embed(g, key, Payload{ID: uint64(i) + 1000, Version: 1})
