@@ -15,14 +15,13 @@ const (
 	FalsePositiveTarget = 1e-9
 	// MinDetectSide is the smallest image side the detector accepts.
 	MinDetectSide = 32
-	minScale      = 0.85              // smallest cell scale searched (relative to the short side)
-	maxScale      = 2.4               // largest: a crop that halves the short side needs 2
-	coarseStep    = 0.01              // log-scale step of the coarse search (on a half-resolution field)
-	fineStep      = 0.0025            // log-scale step of the fine search
-	fineSpan      = 4                 // fine steps on each side of a coarse peak
-	coarsePeaks   = 3                 // coarse peaks refined
-	maxWorkLong   = workShort * 3 / 2 // the detector reads at most a centred 2:3 region
-	decodeTries   = 3                 // candidates (best pilot peaks) at which the payload is decoded
+	minScale      = 0.85   // smallest cell scale searched (relative to the short side)
+	maxScale      = 2.4    // largest: a crop that halves the short side needs 2
+	coarseStep    = 0.01   // log-scale step of the coarse search (on a half-resolution field)
+	fineStep      = 0.0025 // log-scale step of the fine search
+	fineSpan      = 4      // fine steps on each side of a coarse peak
+	coarsePeaks   = 3      // coarse peaks refined
+	decodeTries   = 3      // candidates (best pilot peaks) at which the payload is decoded
 )
 
 // Result is what Detect finds.
@@ -69,36 +68,38 @@ func Detect(img *Gray, key Key) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("detect: %w", err)
 	}
-	field, fw, fh := whitenedField(img)
 	res := Result{KeyID: key.ID(), FalsePositive: 1}
 
-	// Coarse search on a half-resolution field (one bin per cell), then a fine search around
-	// the best coarse scales. The false-positive bound counts every point of the fine grid
-	// over the whole scale range, whether visited or not, so it holds whatever the coarse
-	// stage picked.
-	cf, cw, ch := halve(field, fw, fh)
+	// For each geometry: a coarse search on a half-resolution field (one bin per cell), then
+	// a fine search around the best coarse scales. The false-positive bound counts every
+	// point of the fine grid over the whole scale range in both geometries, whether visited
+	// or not, so it holds whatever the coarse stage picked.
 	dc := newDetector(lay, tileBins/2)
-	var coarse []candidate
-	for _, r := range scaleGrid(coarseStep) {
-		coarse = append(coarse, dc.search(cf, cw, ch, r))
-	}
-	sort.Slice(coarse, func(i, j int) bool { return math.Abs(coarse[i].z) > math.Abs(coarse[j].z) })
 	df := newDetector(lay, tileBins)
-	seen := map[int]bool{}
 	var cands []candidate
-	for _, c := range coarse[:min(coarsePeaks, len(coarse))] {
-		j0 := int(math.Round(math.Log(c.r) / fineStep))
-		for j := j0 - fineSpan; j <= j0+fineSpan; j++ {
-			if seen[j] {
-				continue
+	for _, g := range geometries {
+		field, fw, fh := whitenedField(img, g)
+		cf, cw, ch := halve(field, fw, fh)
+		var coarse []candidate
+		for _, r := range scaleGrid(coarseStep) {
+			coarse = append(coarse, dc.search(cf, cw, ch, r))
+		}
+		sort.Slice(coarse, func(i, j int) bool { return math.Abs(coarse[i].z) > math.Abs(coarse[j].z) })
+		seen := map[int]bool{}
+		for _, c := range coarse[:min(coarsePeaks, len(coarse))] {
+			j0 := int(math.Round(math.Log(c.r) / fineStep))
+			for j := j0 - fineSpan; j <= j0+fineSpan; j++ {
+				if seen[j] {
+					continue
+				}
+				seen[j] = true
+				cands = append(cands, df.search(field, fw, fh, math.Exp(float64(j)*fineStep)))
 			}
-			seen[j] = true
-			cands = append(cands, df.search(field, fw, fh, math.Exp(float64(j)*fineStep)))
 		}
 	}
 	sort.Slice(cands, func(i, j int) bool { return math.Abs(cands[i].z) > math.Abs(cands[j].z) })
 	best := cands[0]
-	tests := float64(len(scaleGrid(fineStep))) * 8 * tileBins * tileBins * 2 // two-sided
+	tests := float64(len(geometries)*len(scaleGrid(fineStep))) * 8 * tileBins * tileBins * 2 // two-sided
 	res.Score = math.Abs(best.z)
 	res.Orientation = orientationNames[best.d]
 	res.Scale = best.r
@@ -158,28 +159,28 @@ func halve(f []float32, w, h int) ([]float32, int, int) {
 // gaussTail is P(Z > z) for a standard normal Z.
 func gaussTail(z float64) float64 { return 0.5 * math.Erfc(z/math.Sqrt2) }
 
-// whitenedField resamples img to the working grid (workShort samples on the short side, at
-// most maxWorkLong on the long side from the centre), removes the local mean and divides
+// whitenedField resamples img to the working grid of geometry g (the region workRegion
+// says), removes the local mean and divides
 // by the local deviation, clipped to ±3. Brightness, contrast and the host image's smooth
 // content drop out; what is left is texture, noise and the mark.
-func whitenedField(img *Gray) ([]float32, int, int) {
-	fw, fh := workSize(img.Width, img.Height)
+func whitenedField(img *Gray, g geometry) ([]float32, int, int) {
+	fw, fh := workSize(img.Width, img.Height, g)
 	v, _ := resampleGray(img, fw, fh, false)
-	x0, y0, rw, rh := workRegion(fw, fh)
+	x0, y0, rw, rh := workRegion(fw, fh, g)
 	f, _ := normalisedField(cropField(v, fw, x0, y0, rw, rh), rw, rh)
 	return f, rw, rh
 }
 
-// workSize is the working grid of a w×h image: workShort samples on the short side.
-func workSize(w, h int) (int, int) {
-	k := float64(min(w, h)) / workShort
+// workSize is the working grid of a w×h image: g.workShort() samples on the short side.
+func workSize(w, h int, g geometry) (int, int) {
+	k := float64(min(w, h)) / float64(g.workShort())
 	return max(1, int(math.Round(float64(w)/k))), max(1, int(math.Round(float64(h)/k)))
 }
 
 // workRegion is the centred part of the working grid the detector reads: at most
-// maxWorkLong samples on the long side, so that a scale error drifts little across it.
-func workRegion(fw, fh int) (x0, y0, rw, rh int) {
-	rw, rh = min(fw, maxWorkLong), min(fh, maxWorkLong)
+// g.maxWorkLong() samples on the long side, so that a scale error drifts little across it.
+func workRegion(fw, fh int, g geometry) (x0, y0, rw, rh int) {
+	rw, rh = min(fw, g.maxWorkLong()), min(fh, g.maxWorkLong())
 	return (fw - rw) / 2, (fh - rh) / 2, rw, rh
 }
 

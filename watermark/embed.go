@@ -62,8 +62,9 @@ func EmbedWith(img *Gray, key Key, p Payload, o Options) (*Gray, error) {
 		return nil, fmt.Errorf("embed: %w", err)
 	}
 	w, h := img.Width, img.Height
-	k := float64(min(w, h)) / workShort // image pixels per working sample
-	ww, wh := workSize(w, h)
+	geom := geometryFor(w, h)
+	k := float64(min(w, h)) / float64(geom.workShort()) // image pixels per working sample
+	ww, wh := workSize(w, h, geom)
 	mean, sq := resampleGray(img, ww, wh, true)
 	m1, m2 := boxMean(mean, ww, wh, 1), boxMean(sq, ww, wh, 1)
 	sigma := make([]float32, len(m1))
@@ -103,16 +104,16 @@ func EmbedWith(img *Gray, key Key, p Payload, o Options) (*Gray, error) {
 		gain = math.Min(gain, math.Sqrt(ssimBudget/p2))
 	}
 	// The informed cells keep the uniform mark's rms, so the gain stays valid.
-	cells, gmed := informedCells(mean, amp, ww, wh, signs, gain, peak)
+	cells, gmed := informedCells(mean, amp, ww, wh, geom, signs, gain, peak)
 	out := quantiseMarked(img, renderMark(amp, ww, wh, cells), ww, wh, k, gain)
 	// Closed loop: measure the cells as the detector will see them (at the embedding's own
 	// alignment) and strengthen those that fell short of the margin, which the working-grid
 	// model misses when the image is resampled or quantised coarsely.
 	if gmed > 0 {
-		x0, y0, rw, rh := workRegion(ww, wh)
+		x0, y0, rw, rh := workRegion(ww, wh, geom)
 		uniRMS := math.Sqrt(meanSquare(uni))
 		for pass := 0; pass < closedLoopPasses; pass++ {
-			f, _, _ := whitenedField(out)
+			f, _, _ := whitenedField(out, geom)
 			got := cellStats(f, rw, rh, x0, y0)
 			short := 0
 			for c := range cells {
@@ -262,7 +263,7 @@ const (
 	closedLoopMargin = 0.35
 )
 
-func informedCells(mean, amp []float32, ww, wh int, signs []float64, g float64, peak float64) ([]float64, float64) {
+func informedCells(mean, amp []float32, ww, wh int, geom geometry, signs []float64, g float64, peak float64) ([]float64, float64) {
 	nc := len(signs)
 	uniRMS := math.Sqrt(meanSquare(renderMark(amp, ww, wh, signs)))
 	if uniRMS == 0 {
@@ -270,7 +271,7 @@ func informedCells(mean, amp []float32, ww, wh int, signs []float64, g float64, 
 	}
 	pk := float32(peak)
 	marked := make([]float32, len(mean))
-	x0, y0, rw, rh := workRegion(ww, wh) // what the detector reads
+	x0, y0, rw, rh := workRegion(ww, wh, geom) // what the detector reads
 	// total rescales v to the uniform mark's rms and returns the detector's cell statistics
 	// on the marked working image: its own whitening, normalisation and clipping, and the
 	// value range's clipping.

@@ -5,18 +5,42 @@ import (
 	"slices"
 )
 
-// Geometry of the mark. The image's short side is divided into cellsShort cells; the key
-// assigns each of the tileCells×tileCells cells of a tile to the pilot or to one coded bit,
-// and the tile repeats over the whole image. The detector works on a grid of
-// binsPerCell samples per cell (workShort samples on the short side).
+// Geometry of the mark. The image's short side is divided into a number of cells (a
+// geometry): 112 for images whose short side is at least smallSide px, 56 below, so that a
+// cell is never much under 2 px. The key assigns each of the tileCells×tileCells cells of a
+// tile to the pilot or to one coded bit, and the tile repeats over the whole image. The
+// detector works on a grid of binsPerCell samples per cell and searches both geometries.
 const (
-	cellsShort  = 112
 	tileCells   = 16
 	binsPerCell = 2
-	tileBins    = tileCells * binsPerCell // 32
-	workShort   = cellsShort * binsPerCell
+	tileBins    = tileCells * binsPerCell         // 32
 	pilotCells  = tileCells*tileCells - codedBits // 96
 )
+
+// geometry is the number of cells on the image's short side.
+type geometry int
+
+const (
+	geomLarge geometry = 112
+	geomSmall geometry = 56
+	smallSide          = 160 // below this short side, the small geometry
+)
+
+// geometries are searched by the detector, large first.
+var geometries = []geometry{geomLarge, geomSmall}
+
+// geometryFor is the geometry the embedder uses for a w×h image.
+func geometryFor(w, h int) geometry {
+	if min(w, h) < int(smallSide) {
+		return geomSmall
+	}
+	return geomLarge
+}
+
+// workShort is the working grid's short side; maxWorkLong the most the detector reads on
+// the long side (centred), so that a scale error drifts little across it.
+func (g geometry) workShort() int   { return int(g) * binsPerCell }
+func (g geometry) maxWorkLong() int { return g.workShort() * 3 / 2 }
 
 // renderTile draws cell values on the bin grid with bilinear interpolation between cell
 // centres (cell i's centre is at bin 2i+0.5), periodically.
