@@ -459,13 +459,14 @@ func (d *detector) search(f []float32, fw, fh int, r float64) candidate {
 	n := d.n
 	fold, decoys := d.fold(f, fw, fh, r)
 	// Null spread from the decoys: the pilot correlation's spread where the mark cannot add up.
-	d.correlate(decoys[0])
-	v0 := medianSquare(d.corr, d.sqBuf)
-	d.correlate(decoys[1])
-	v1 := medianSquare(d.corr, d.sqBuf)
+	// Two orientations of each decoy give 2·n² samples of the null, plenty for a median.
+	d.correlate(decoys[0], 2)
+	v0 := medianSquare(d.corr[:2*n*n], d.sqBuf)
+	d.correlate(decoys[1], 2)
+	v1 := medianSquare(d.corr[:2*n*n], d.sqBuf)
 	sd := math.Sqrt((v0 + v1) / 2 / 0.45493642311957283) // median of χ²(1)
 	best := candidate{r: r, fold: fold}
-	d.correlate(fold)
+	d.correlate(fold, 8)
 	// The fold's own spread over all shifts and orientations: larger than the decoys' when
 	// the image has structure that repeats with the tile's period (the decoys cancel it).
 	sd = math.Max(sd, math.Sqrt(medianSquare(d.corr, d.sqBuf)/0.45493642311957283))
@@ -481,15 +482,15 @@ func (d *detector) search(f []float32, fw, fh int, r float64) candidate {
 	return best
 }
 
-// correlate fills d.corr with the circular correlation of a tile with the pilot in all 8
-// orientations.
-func (d *detector) correlate(tile []float64) {
+// correlate fills d.corr with the circular correlation of a tile with the pilot in the first
+// no of the 8 orientations.
+func (d *detector) correlate(tile []float64, no int) {
 	n := d.n
 	for i, v := range tile {
 		d.buf[i] = complex(v, 0)
 	}
 	d.fft2(d.buf, false)
-	for o := 0; o < 8; o++ {
+	for o := 0; o < no; o++ {
 		p := d.pilotF[o]
 		for i := range d.prod {
 			d.prod[i] = d.buf[i] * p[i]
