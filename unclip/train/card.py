@@ -78,9 +78,11 @@ def write(bdir, res):
       "defaults are in bundle.json (prior: "
       f"{man['components']['prior']['diffusion']['sampling_steps']} steps, guidance "
       f"{man['components']['prior']['diffusion']['guidance_scale']}, 2 candidates reranked by z_i·z_t; decoder: "
-      f"{man['components']['decoder']['diffusion']['sampling_steps']} DDIM steps, guidance "
+      f"{man['components']['decoder']['diffusion']['sampling_steps']} DDIM steps with η = "
+      f"{man['components']['decoder']['diffusion'].get('eta', 0.0)}, guidance "
       f"{man['components']['decoder']['diffusion']['guidance_scale']}"
-      + "".join(f"; upsampler: {u['diffusion']['sampling_steps']} DDIM steps" for u in ups) + ").\n")
+      + "".join(f"; upsampler: {u['diffusion']['sampling_steps']} DDIM steps with η = {u['diffusion'].get('eta', 0.0)}"
+                for u in ups) + ").\n")
     a("## Training\n")
     a(f"Command: `{tr.get('command', 'make models')}` (recipe `{tr.get('recipe')}`, seed {tr.get('seed')}). "
       f"Hardware: {tr.get('hardware')}, {tr.get('threads')} PyTorch thread(s). Stage time in total: "
@@ -98,8 +100,8 @@ def write(bdir, res):
       f"{res['threads']} thread(s), same machine). Embedding-space metrics use the bundle's own CLIP image "
       "embeddings (L2-normalised); generated samples are the decoder's "
       f"{man['image']['size']} px outputs from {g['samples']} val captions (each val caption used in turn), "
-      f"diffusion prior {g['prior_steps']} steps (guidance {g['prior_guidance']}), decoder {g['decoder_steps']} DDIM "
-      f"steps (guidance {g['decoder_guidance']}). All of it runs the reference samplers (`unclip/train/reference.py`), "
+      f"diffusion prior {g['prior_steps']} DDIM steps (η = {g.get('prior_eta', 0.0)}, guidance {g['prior_guidance']}), "
+      f"decoder {g['decoder_steps']} DDIM steps (η = {g.get('decoder_eta', 0.0)}, guidance {g['decoder_guidance']}). All of it runs the reference samplers (`unclip/train/reference.py`), "
       "the same algorithms as the Go runtime.\n")
     a("| metric | value | reference |")
     a("|---|---|---|")

@@ -215,7 +215,9 @@ def main(argv=None):
          "prior_guidance": man["components"]["prior"]["diffusion"]["guidance_scale"],
          "decoder_steps": args.decoder_steps or man["components"]["decoder"]["diffusion"]["sampling_steps"],
          "decoder_guidance": man["components"]["decoder"]["diffusion"]["guidance_scale"],
-         "sampler": "DDIM eta=0", "seconds": round(gen_s, 1),
+         "prior_eta": man["components"]["prior"]["diffusion"].get("eta", 0.0),
+         "decoder_eta": man["components"]["decoder"]["diffusion"].get("eta", 0.0),
+         "sampler": "DDIM (bundle defaults for eta)", "seconds": round(gen_s, 1),
          "fd_generated_vs_val": frechet(n_zi_g, n_zi_va), "fd_train_vs_val_floor": frechet(n_zi_tr, n_zi_va),
          "clip_score_generated": float((n_zi_g * F.normalize(zt_g, dim=-1)).sum(-1).mean()),
          "clip_score_real_val_pairs": ret["clip_score_real_pairs"]}

@@ -403,7 +403,8 @@ def main(argv=None):
              "text_embed_mean": te_mean.cpu().tolist(), "text_embed_std": te_std.cpu().tolist()}
     sm = recipe["sampling"]
     diff = {"prior": export.diffusion_block("x0", sm["prior"], 1.0, clip_x0=False),
-            "decoder": export.diffusion_block("eps", sm["decoder"], 3.0),
+            # DDIM with eta = 1 (ancestral-like): at this training length eta = 0 leaves speckle noise
+            "decoder": export.diffusion_block("eps", sm["decoder"], 3.0, eta=1.0),
             "upsampler": export.diffusion_block("eps", sm["upsampler"], 1.0)}
     os.makedirs(out, exist_ok=True)
     card = os.path.join(out, "MODEL_CARD.md")
