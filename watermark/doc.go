@@ -3,7 +3,8 @@
 // image is synthetic and carries a 40-bit payload id linking it to its manifest row, so that
 // the information survives when the DICOM tags are stripped.
 //
-// The mark is a tile of 16×16 cells repeated over the image (112 cells on the short side),
+// The mark is a tile of 16×16 cells repeated over the image (112 cells on the short side, 56
+// on images under 160 px),
 // whose cells carry a key-derived pilot and 128 Reed–Solomon coded bits (version, payload id,
 // CRC-16; github.com/vivint/infectious, which corrects errors, not only erasures). Its strength
 // follows an SSIM model of the local mean and variance, capped by a PSNR target; the embedder
