@@ -15,14 +15,19 @@ const (
 // before rounding).
 const ssimBudget = 0.014
 
-// DefaultPSNR is the strength of the mark: the peak signal-to-noise ratio, at the stored
-// bit depth, that an unclipped image gets.
-const DefaultPSNR = 45.8
+// DefaultPSNR is the lowest peak signal-to-noise ratio, at the stored bit depth, that a
+// marked image may have; the mark's strength aims psnrHeadroom dB above it, and a result
+// that still falls below it (quantisation, the closed loop) is weakened until it does not.
+const DefaultPSNR = 45.2
+
+// psnrHeadroom is how far above the PSNR floor the strength aims.
+const psnrHeadroom = 0.6
 
 // Options tune embedding. The zero value means the defaults.
 type Options struct {
-	// PSNR in dB of the marked image against the original (DefaultPSNR when 0). Lower is
-	// stronger and more robust; 45 dB is the invisibility floor this package is tested at.
+	// PSNR is the lowest PSNR in dB of the marked image against the original (DefaultPSNR
+	// when 0). Lower is stronger and more robust; 45 dB is the invisibility floor this
+	// package is tested at. The SSIM budget may make the mark weaker still.
 	PSNR float64
 }
 
@@ -93,7 +98,7 @@ func EmbedWith(img *Gray, key Key, p Payload, o Options) (*Gray, error) {
 	if rms == 0 {
 		return nil, fmt.Errorf("embed: mark has no energy")
 	}
-	gain := peak * math.Pow(10, -psnr/20) / rms
+	gain := peak * math.Pow(10, -(psnr+psnrHeadroom)/20) / rms
 	// SSIM budget: mean of (gain·mark)²/(2σ²+C2) = gain²·mean(tile²) on the working grid.
 	var p2 float64
 	for i, m := range uni {
@@ -133,6 +138,15 @@ func EmbedWith(img *Gray, key Key, p Payload, o Options) (*Gray, error) {
 			}
 			out = quantiseMarked(img, renderMark(amp, ww, wh, cells), ww, wh, k, gain)
 		}
+	}
+	// Guarantee the PSNR floor.
+	for try := 0; try < 4; try++ {
+		got, err := PSNR(img, out)
+		if err != nil || got >= psnr {
+			break
+		}
+		gain *= math.Pow(10, (got-psnr-0.1)/20)
+		out = quantiseMarked(img, renderMark(amp, ww, wh, cells), ww, wh, k, gain)
 	}
 	return out, nil
 }
