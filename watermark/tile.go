@@ -7,7 +7,7 @@ import (
 
 // Geometry of the mark. The image's short side is divided into a number of cells (a
 // geometry): 112 for images whose short side is at least smallSide px, 56 below, so that a
-// cell is never much under 2 px. The key assigns each of the tileCells×tileCells cells of a
+// cell stays at least 1.1 px wide. The key assigns each of the tileCells×tileCells cells of a
 // tile to the pilot or to one coded bit, and the tile repeats over the whole image. The
 // detector works on a grid of binsPerCell samples per cell and searches both geometries.
 const (
