@@ -404,8 +404,9 @@ def main(argv=None):
     sm = recipe["sampling"]
     diff = {"prior": export.diffusion_block("x0", sm["prior"], 1.0, clip_x0=False),
             # DDIM with eta = 1 (ancestral-like): at this training length eta = 0 leaves speckle noise
+            # (decoder) and grain (upsampler: validation MSE to the real 256 px images 0.011 vs 0.027)
             "decoder": export.diffusion_block("eps", sm["decoder"], 3.0, eta=1.0),
-            "upsampler": export.diffusion_block("eps", sm["upsampler"], 1.0)}
+            "upsampler": export.diffusion_block("eps", sm["upsampler"], 1.0, eta=1.0)}
     os.makedirs(out, exist_ok=True)
     card = os.path.join(out, "MODEL_CARD.md")
     if not os.path.exists(card):
