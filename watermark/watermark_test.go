@@ -374,7 +374,7 @@ func TestFalsePositives(t *testing.T) {
 			maxScore = max(maxScore, r.Score)
 		}
 	}
-	t.Logf("%d unmarked real images × 8 orientations: highest score %.2fσ (threshold about 8.4σ)", len(imgs), maxScore)
+	t.Logf("%d unmarked real images × 8 orientations: highest score %.2fσ (threshold about 8.5σ)", len(imgs), maxScore)
 	// The wrong key finds nothing in marked images, attacked or not.
 	_, marked := testImages(t, 3)
 	for i, g := range marked {
