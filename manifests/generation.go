@@ -94,3 +94,36 @@ func writeParquetAtomic[T any](path string, rows []T) (err error) {
 	}
 	return nil
 }
+
+// PayloadIndex finds generation rows by the watermark payload id embedded in their pixels.
+type PayloadIndex map[string]GenerationRow
+
+// IndexPayloads reads generation manifests and indexes their written rows by payload id.
+// Two rows with one payload id (which the derivation from run id and item makes
+// vanishingly rare) are reported as an error naming both.
+func IndexPayloads(paths ...string) (PayloadIndex, error) {
+	idx := PayloadIndex{}
+	for _, p := range paths {
+		rows, err := ReadGenerations(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			if r.WatermarkPayload == "" || r.Error != "" {
+				continue
+			}
+			if old, ok := idx[r.WatermarkPayload]; ok && (old.RunID != r.RunID || old.Item != r.Item) {
+				return nil, fmt.Errorf("manifest %s: payload %s names both %s item %d and %s item %d",
+					p, r.WatermarkPayload, old.RunID, old.Item, r.RunID, r.Item)
+			}
+			idx[r.WatermarkPayload] = r
+		}
+	}
+	return idx, nil
+}
+
+// Lookup returns the row whose image carries payload.
+func (x PayloadIndex) Lookup(payload string) (GenerationRow, bool) {
+	r, ok := x[payload]
+	return r, ok
+}

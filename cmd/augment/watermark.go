@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/medaugment/augment/manifests"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,8 +138,16 @@ marks. A file that cannot be marked is reported and the others go on; the exit c
 	return cmd
 }
 
+// verifiedFile is verify's JSON line: the verdict and, with --manifest, the provenance of the
+// manifest row whose payload the file carries.
+type verifiedFile struct {
+	wmfile.Verdict
+	Provenance *manifests.GenerationRow `json:"provenance,omitempty"`
+}
+
 func (a *app) watermarkVerifyCommand() *cobra.Command {
 	var keyFile string
+	var manifestPaths []string
 	cmd := &cobra.Command{
 		Use:   "verify --key-file K FILE...",
 		Short: "Detect the watermark: present or absent, payload, corrected errors, false-positive probability",
@@ -149,8 +158,13 @@ of corrected errors and the probability that an unmarked image scores as high.
 Exit code 1 flags the dangerous case: a mark is present but the file does not say Synthetic
 Data = YES — a synthetic image whose labels were stripped. PNG, JPEG and TIFF files carry no
 such tag, so a mark found in one is always reported this way. Unreadable files give exit
-code 2 (when nothing is flagged).`,
+code 2 (when nothing is flagged).
+
+With --manifest (a generation manifest, repeatable), a decoded payload is looked up and the
+provenance of the matching row is printed: run, item, mode, caption, bundle, seed and the
+instance the image was written as.`,
 		Example: `  augment watermark verify --key-file wm.key export/*.png
+  augment watermark verify --key-file wm.key --manifest synth/manifest.parquet export/img.png
   augment watermark verify --json --key-file wm.key study/ | jq .result.payload`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -161,6 +175,12 @@ code 2 (when nothing is flagged).`,
 			files, err := expandFiles(args)
 			if err != nil {
 				return usageError("watermark verify: %v", err)
+			}
+			var index manifests.PayloadIndex
+			if len(manifestPaths) > 0 {
+				if index, err = manifests.IndexPayloads(manifestPaths...); err != nil {
+					return usageError("watermark verify: %v", err)
+				}
 			}
 			bar := a.newProgress(len(files), "verifying")
 			stripped, failed := 0, 0
@@ -177,13 +197,22 @@ code 2 (when nothing is flagged).`,
 				if v.TagsStripped {
 					stripped++
 				}
+				out := verifiedFile{Verdict: v}
+				if index != nil && v.Result != nil && v.Result.Payload != nil {
+					if row, ok := index.Lookup(v.Result.Payload.String()); ok {
+						out.Provenance = &row
+					}
+				}
 				if a.jsonOut {
-					if err := a.printJSON(v); err != nil {
+					if err := a.printJSON(out); err != nil {
 						return err
 					}
 					continue
 				}
 				fmt.Fprintln(a.stdout, verdictLine(v))
+				if index != nil && v.Result != nil && v.Result.Payload != nil {
+					fmt.Fprintln(a.stdout, "  "+provenanceLine(out.Provenance))
+				}
 			}
 			bar.Finish()
 			if stripped > 0 {
@@ -196,7 +225,21 @@ code 2 (when nothing is flagged).`,
 		},
 	}
 	cmd.Flags().StringVar(&keyFile, "key-file", "", "file holding the secret key (else $"+keyEnv+")")
+	cmd.Flags().StringArrayVar(&manifestPaths, "manifest", nil, "generation manifest (manifest.parquet) to look decoded payloads up in (repeatable)")
 	return cmd
+}
+
+// provenanceLine says where a decoded payload came from, per the manifests given.
+func provenanceLine(r *manifests.GenerationRow) string {
+	if r == nil {
+		return "provenance: payload not in the given manifests"
+	}
+	what := r.Caption
+	if len(r.SourceSOPUIDs) > 0 {
+		what = fmt.Sprintf("from %d source image(s)", len(r.SourceSOPUIDs))
+	}
+	return fmt.Sprintf("provenance: run %s item %d, %s %q, bundle %s, seed %d, written as %s (%s)",
+		r.RunID, r.Item, r.Mode, what, r.Bundle, r.Seed, r.SOPInstanceUID, r.Path)
 }
 
 // verdictLine is the human-readable line for one verified file.

@@ -171,7 +171,7 @@ func requestSeed(seed uint64, ri int) uint64 {
 	return binary.LittleEndian.Uint64(h[:8]) >> 1 // fits int64 for the record
 }
 
-// PayloadID derives the 48-bit watermark payload id of an item from the run id, so that the
+// PayloadID derives the watermark payload id (watermark.MaxPayloadID bits) of an item from the run id, so that the
 // mark in the pixels points at exactly one manifest row.
 func PayloadID(runID string, item int) uint64 {
 	h := sha256.Sum256([]byte(fmt.Sprintf("augment-payload\x00%s\x00%d", runID, item)))

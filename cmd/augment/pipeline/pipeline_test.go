@@ -60,7 +60,7 @@ func TestPayloadIDStableAndDistinct(t *testing.T) {
 	for i := 0; i < 1000; i++ {
 		id := PayloadID("run-a", i)
 		if id > watermark.MaxPayloadID {
-			t.Fatalf("payload id %x exceeds 48 bits", id)
+			t.Fatalf("payload id %x exceeds watermark.MaxPayloadID", id)
 		}
 		if j, ok := seen[id]; ok {
 			t.Fatalf("items %d and %d share payload id %x", i, j, id)
