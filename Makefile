@@ -71,12 +71,12 @@ models-quick: train-deps
 build: setup
 	$(GO) build -o $(BIN) ./cmd/augment
 
-test: setup
+test: setup train-deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 14m ./...
 	$(GO) test -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME) ./dicomio
 
-test-long: setup
+test-long: setup train-deps
 	AUGMENT_LONG=1 $(GO) test -count=1 -timeout 60m ./...
 
 fuzz: setup
