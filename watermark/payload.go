@@ -54,14 +54,25 @@ func payloadCRC(b []byte) uint32 {
 
 // codec wraps the Reed–Solomon code (github.com/vivint/infectious: systematic encoding and
 // Berlekamp–Welch error correction).
-type codec struct{ fec *infectious.FEC }
+// gen is the code's binary generator matrix (osd.go).
+type codec struct {
+	fec *infectious.FEC
+	gen [dataBytes * 8]word
+}
+
+// sharePart is one symbol of an encoded word.
+type sharePart = infectious.Share
 
 func newCodec() (*codec, error) {
 	f, err := infectious.NewFEC(dataBytes, codeBytes)
 	if err != nil {
 		return nil, fmt.Errorf("reed-solomon code: %w", err)
 	}
-	return &codec{fec: f}, nil
+	c := &codec{fec: f}
+	if c.gen, err = c.binaryGenerator(); err != nil {
+		return nil, fmt.Errorf("reed-solomon generator: %w", err)
+	}
+	return c, nil
 }
 
 // encode returns the codedBits bits (one per byte, MSB first) of the payload.
@@ -125,8 +136,9 @@ var errUndecodable = errors.New("payload not decodable")
 const chaseBits = 6
 
 // decode turns soft bit values (positive means bit 0) into a payload. It tries plain error
-// correction, then erasing the 1–5 least reliable bytes, then (Chase-II) every pattern of
-// flips of the chaseBits least reliable bits. Only a word whose CRC matches is accepted.
+// correction, then the ordered-statistics search over the binary image of the code (osd.go),
+// then erasing the 1–5 least reliable bytes, then (Chase-II) every pattern of flips of the
+// chaseBits least reliable bits. Only a word whose CRC matches is accepted.
 func (c *codec) decode(soft []float64) (decodeResult, error) {
 	hard := make([]byte, codedBits)
 	for i, v := range soft {
@@ -171,7 +183,21 @@ func (c *codec) decode(soft []float64) (decodeResult, error) {
 		}
 		return res, nil
 	}
-	for _, e := range erasureTries {
+	for i, e := range erasureTries {
+		if i == 1 {
+			// After plain decoding: the soft-decision search.
+			if w, d, ok := c.osdDecode(soft); ok && d <= osdMaxDistance {
+				var b [codeBytes]byte
+				for j := range b {
+					b[j] = byte(w[j/8] >> (56 - 8*(j%8)))
+				}
+				if p, ok := c.try(b[:], nil); ok {
+					prob += osdFalseProb(d)
+					return finish(p, 0)
+				}
+			}
+			prob += osdFalseProb(osdMaxDistance)
+		}
 		prob += attemptFalseProb(e)
 		erased := make(map[int]bool, e)
 		for _, i := range byteRel[:e] {
@@ -233,7 +259,7 @@ func attemptFalseProb(e int) float64 {
 
 // maxFalseDecodeProbability bounds the chance that random bits pass a whole decode call.
 func maxFalseDecodeProbability() float64 {
-	p := 0.0
+	p := osdFalseProb(osdMaxDistance)
 	for _, e := range erasureTries {
 		p += attemptFalseProb(e)
 	}

@@ -102,6 +102,40 @@ func TestPayloadCode(t *testing.T) {
 			}
 		})
 	}
+	// Bit errors spread over more bytes than the byte-wise code corrects: the soft-decision
+	// search finds the codeword when the wrong bits are the less reliable ones, and gives up
+	// beyond its distance limit.
+	for _, tc := range []struct {
+		flips int
+		ok    bool
+	}{{6, true}, {9, true}, {osdMaxDistance, true}, {osdMaxDistance + 3, false}} {
+		t.Run(fmt.Sprintf("%d bit errors in %d bytes", tc.flips, tc.flips), func(t *testing.T) {
+			for trial := 0; trial < 20; trial++ {
+				p := Payload{ID: rng.Uint64() & MaxPayloadID, Version: 1}
+				bits, err := cd.encode(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s := soft(bits)
+				for i := range s {
+					s[i] *= 0.8 + 0.4*rng.Float64()
+				}
+				for _, b := range rng.Perm(codeBytes)[:tc.flips] {
+					s[b*8+rng.IntN(8)] *= -0.3
+				}
+				r, err := cd.decode(s)
+				if (err == nil) != tc.ok {
+					t.Fatalf("trial %d: decode error %v", trial, err)
+				}
+				if err == nil && (r.payload != p || r.bitErrors != tc.flips) {
+					t.Fatalf("trial %d: got %v with %d bit errors, want %v with %d", trial, r.payload, r.bitErrors, p, tc.flips)
+				}
+			}
+		})
+	}
+	if p := osdFalseProb(9); p > 1e-10 {
+		t.Errorf("soft-decision false-decode bound at 9 bits %g is over 1e-10", p)
+	}
 	// Random words never decode: the CRC and the code together reject them.
 	for trial := 0; trial < 3000; trial++ {
 		s := make([]float64, codedBits)
@@ -291,8 +325,8 @@ var mustPass = map[string]bool{
 // expectation is met today (see docs/watermark.md for the targets not yet reached); a
 // lower count is a regression.
 var suiteFloor = map[string]int{
-	"jpeg-q90": 6, "jpeg-q75": 1, "jpeg-q50": 0, "rescale-x0.5": 5, "rescale-x0.25": 1,
-	"crop-75%": 3, "crop-50%": 4, "noise-2%": 0, "blur-1px": 4, "brightness+20%": 5,
+	"jpeg-q90": 6, "jpeg-q75": 1, "jpeg-q50": 0, "rescale-x0.5": 6, "rescale-x0.25": 1,
+	"crop-75%": 4, "crop-50%": 4, "noise-2%": 0, "blur-1px": 5, "brightness+20%": 6,
 	"brightness-20%": 5, "contrast+20%": 5, "window-level-8bit": 5,
 }
 

@@ -1,0 +1,163 @@
+package watermark
+
+import (
+	"math"
+	"math/bits"
+	"sort"
+)
+
+// Soft-decision decoding. Reed–Solomon over GF(256) is linear over GF(2) (addition is XOR),
+// so its 128-bit image is a binary linear (128, 64) code, and an ordered-statistics decoder
+// (Fossorier & Lin 1995) can use every bit's reliability instead of hard bytes: it sorts the
+// bits by |soft value|, takes the 64 most reliable independent ones as the information set,
+// re-encodes their hard decisions and every pattern of up to osdOrder flips among them
+// (order 3 among the osdOrder3Span least reliable), and keeps the codeword with the smallest
+// soft discrepancy. That corrects bit errors spread over many bytes, which the byte-wise
+// decoder cannot. It is written here because no Go library decodes a binary code from soft
+// values; the code itself is still the library's (the generator is read from its encoder).
+//
+// A codeword is accepted only when its CRC matches and it lies within osdMaxDistance bits of
+// the hard decisions. The false-decode bound does not depend on the search: of the 2¹²⁸
+// words, at most 2⁴⁸ (one per version and id) are codewords with a matching CRC, so a random
+// word lies within d bits of one of them with probability at most 2⁴⁸·V(128, d)/2¹²⁸, V the
+// volume of the Hamming ball.
+const (
+	osdMaxDistance = 10
+	osdOrder3Span  = 24
+)
+
+// word is a 128-bit codeword, bit i at word[i/64] bit (63 - i%64), so that bit order matches
+// bytesToBits.
+type word [2]uint64
+
+func (w *word) set(i int)      { w[i/64] |= 1 << (63 - i%64) }
+func (w word) get(i int) bool  { return w[i/64]>>(63-i%64)&1 == 1 }
+func (w word) xor(v word) word { return word{w[0] ^ v[0], w[1] ^ v[1]} }
+func (w word) ones() int       { return bits.OnesCount64(w[0]) + bits.OnesCount64(w[1]) }
+
+// byteWord turns a codeword of bytes into a word.
+func byteWord(b []byte) word {
+	var w word
+	for i, v := range b {
+		w[i/8] |= uint64(v) << (56 - 8*(i%8))
+	}
+	return w
+}
+
+// binaryGenerator reads the rows of the code's binary generator matrix from the encoder: the
+// codeword of each single data bit.
+func (c *codec) binaryGenerator() ([dataBytes * 8]word, error) {
+	var g [dataBytes * 8]word
+	code := make([]byte, codeBytes)
+	for i := range g {
+		data := make([]byte, dataBytes)
+		data[i/8] = 1 << (7 - i%8)
+		if err := c.fec.Encode(data, func(s sharePart) { copy(code[s.Number:], s.Data) }); err != nil {
+			return g, err
+		}
+		g[i] = byteWord(code)
+	}
+	return g, nil
+}
+
+// osdDecode returns the codeword the ordered-statistics search finds closest to soft (in soft
+// discrepancy) and its Hamming distance to the hard decisions. ok is false when the
+// information set could not be completed (never for this code).
+func (c *codec) osdDecode(soft []float64) (best word, dist int, ok bool) {
+	const k = dataBytes * 8
+	var hard word
+	for i, v := range soft {
+		if v < 0 {
+			hard.set(i)
+		}
+	}
+	order := make([]int, codedBits)
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return math.Abs(soft[order[a]]) > math.Abs(soft[order[b]]) })
+	// Gaussian elimination over GF(2), pivoting on the most reliable columns first.
+	rows := c.gen
+	var mrb [k]int
+	rank := 0
+	for _, col := range order {
+		if rank == k {
+			break
+		}
+		p := -1
+		for r := rank; r < k; r++ {
+			if rows[r].get(col) {
+				p = r
+				break
+			}
+		}
+		if p < 0 {
+			continue
+		}
+		rows[rank], rows[p] = rows[p], rows[rank]
+		for r := 0; r < k; r++ {
+			if r != rank && rows[r].get(col) {
+				rows[r] = rows[r].xor(rows[rank])
+			}
+		}
+		mrb[rank] = col
+		rank++
+	}
+	if rank < k {
+		return word{}, 0, false
+	}
+	// Discrepancy tables: per byte position, the summed |soft| of each pattern of 8 bits.
+	var tab [codeBytes][256]float64
+	for b := 0; b < codeBytes; b++ {
+		for m := 1; m < 256; m++ {
+			j := bits.TrailingZeros8(uint8(m))
+			tab[b][m] = tab[b][m&(m-1)] + math.Abs(soft[b*8+7-j])
+		}
+	}
+	disc := func(w word) float64 {
+		d := w.xor(hard)
+		s := 0.0
+		for b := 0; b < codeBytes; b++ {
+			s += tab[b][uint8(d[b/8]>>(56-8*(b%8)))]
+		}
+		return s
+	}
+	var c0 word
+	for r := 0; r < k; r++ {
+		if hard.get(mrb[r]) {
+			c0 = c0.xor(rows[r])
+		}
+	}
+	best, bestD := c0, disc(c0)
+	try := func(w word) {
+		if d := disc(w); d < bestD {
+			best, bestD = w, d
+		}
+	}
+	for i := 0; i < k; i++ {
+		ci := c0.xor(rows[i])
+		try(ci)
+		for j := i + 1; j < k; j++ {
+			try(ci.xor(rows[j]))
+		}
+	}
+	for i := k - osdOrder3Span; i < k; i++ {
+		for j := i + 1; j < k; j++ {
+			cij := c0.xor(rows[i]).xor(rows[j])
+			for l := j + 1; l < k; l++ {
+				try(cij.xor(rows[l]))
+			}
+		}
+	}
+	return best, best.xor(hard).ones(), true
+}
+
+// osdFalseProb bounds the chance that a random word lies within d bits of a codeword whose
+// CRC matches: 2⁴⁸·V(128, d)/2¹²⁸.
+func osdFalseProb(d int) float64 {
+	v := 0.0
+	for i := 0; i <= d; i++ {
+		v += binom(codedBits, i)
+	}
+	return v * math.Pow(2, float64(8*(dataBytes-2)-codedBits))
+}
