@@ -118,6 +118,18 @@ func Detect(img *Gray, key Key) (Result, error) {
 			break
 		}
 	}
+	if dec == nil && 2*pPilot <= FalsePositiveTarget {
+		// The pilot alone says the mark is present: read the payload further from the hard
+		// decisions (osdPilotDistance bits), where the code's bound no longer has to carry
+		// the false-positive target, only guard against a wrong payload.
+		for _, c := range cands[:min(decodeTries, len(cands))] {
+			if r, err := cd.decodeWithin(d.softBits(c), osdPilotDistance); err == nil {
+				dec = &r
+				res.Orientation, res.Scale, res.Inverted = orientationNames[c.d], c.r, c.z < 0
+				break
+			}
+		}
+	}
 	res.FalsePositive = pPilot
 	if dec != nil {
 		pCode := float64(decodeTries) * dec.falseProb

@@ -21,9 +21,14 @@ import (
 // words, at most 2⁴⁸ (one per version and id) are codewords with a matching CRC, so a random
 // word lies within d bits of one of them with probability at most 2⁴⁸·V(128, d)/2¹²⁸, V the
 // volume of the Hamming ball.
+//
+// When the pilot alone establishes presence, the payload is also read from a codeword up to
+// osdPilotDistance bits away: there the bound only has to make a wrong payload unlikely
+// (decodeTries·2⁴⁸·V(128, 12)/2¹²⁸ ≈ 6·10⁻⁸), not carry the false-positive target.
 const (
-	osdMaxDistance = 10
-	osdOrder3Span  = 24
+	osdMaxDistance   = 10
+	osdPilotDistance = 12
+	osdOrder3Span    = 24
 )
 
 // word is a 128-bit codeword, bit i at word[i/64] bit (63 - i%64), so that bit order matches
@@ -160,4 +165,40 @@ func osdFalseProb(d int) float64 {
 		v += binom(codedBits, i)
 	}
 	return v * math.Pow(2, float64(8*(dataBytes-2)-codedBits))
+}
+
+// decodeWithin is the soft-decision search alone, accepting a codeword with a matching CRC
+// within maxDist bits of the hard decisions.
+func (c *codec) decodeWithin(soft []float64, maxDist int) (decodeResult, error) {
+	w, d, ok := c.osdDecode(soft)
+	if !ok || d > maxDist {
+		return decodeResult{}, errUndecodable
+	}
+	b := w.bytes()
+	p, ok := c.try(b[:], nil)
+	if !ok {
+		return decodeResult{}, errUndecodable
+	}
+	res := decodeResult{payload: p, bitErrors: d, falseProb: osdFalseProb(d)}
+	var hard word
+	for i, v := range soft {
+		if v < 0 {
+			hard.set(i)
+		}
+	}
+	hb := hard.bytes()
+	for i := range b {
+		if b[i] != hb[i] {
+			res.symbolErrors++
+		}
+	}
+	return res, nil
+}
+
+func (w word) bytes() [codeBytes]byte {
+	var b [codeBytes]byte
+	for j := range b {
+		b[j] = byte(w[j/8] >> (56 - 8*(j%8)))
+	}
+	return b
 }

@@ -187,10 +187,7 @@ func (c *codec) decode(soft []float64) (decodeResult, error) {
 		if i == 1 {
 			// After plain decoding: the soft-decision search.
 			if w, d, ok := c.osdDecode(soft); ok && d <= osdMaxDistance {
-				var b [codeBytes]byte
-				for j := range b {
-					b[j] = byte(w[j/8] >> (56 - 8*(j%8)))
-				}
+				b := w.bytes()
 				if p, ok := c.try(b[:], nil); ok {
 					prob += osdFalseProb(d)
 					return finish(p, 0)

@@ -133,6 +133,26 @@ func TestPayloadCode(t *testing.T) {
 			}
 		})
 	}
+	// When the pilot already says present, the payload is read up to osdPilotDistance bits
+	// away, which plain decoding refuses.
+	for trial := 0; trial < 20; trial++ {
+		p := Payload{ID: rng.Uint64() & MaxPayloadID, Version: 1}
+		bits, err := cd.encode(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := soft(bits)
+		for _, b := range rng.Perm(codeBytes)[:osdPilotDistance] {
+			s[b*8+rng.IntN(8)] *= -0.3
+		}
+		if _, err := cd.decode(s); err == nil {
+			t.Fatalf("trial %d: %d spread bit errors decoded without the pilot", trial, osdPilotDistance)
+		}
+		r, err := cd.decodeWithin(s, osdPilotDistance)
+		if err != nil || r.payload != p || r.bitErrors != osdPilotDistance {
+			t.Fatalf("trial %d: decodeWithin got %+v, %v; want %v", trial, r, err, p)
+		}
+	}
 	if p := osdFalseProb(9); p > 1e-10 {
 		t.Errorf("soft-decision false-decode bound at 9 bits %g is over 1e-10", p)
 	}
