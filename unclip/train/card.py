@@ -127,9 +127,14 @@ def write(bdir, res):
           f"closest sample {_f(mm['generated_to_train_min'])}, median {_f(mm['generated_to_train_median'])} "
           f"(val median {_f(mm['val_to_train_median'])}) |")
     a("")
-    a("With 83 val images in a 64-dimensional space the covariance estimates are rank-deficient, so the Fréchet "
-      "distances are biased upwards; compare them only with the floor measured the same way. Full results: "
-      "`eval.json`.\n")
+    a("Reading the numbers: with 83 val images in a 64-dimensional space the covariance estimates are "
+      "rank-deficient, so the Fréchet distances are biased upwards; compare them only with the floor measured the "
+      "same way. The CLIP score of samples can exceed that of real pairs because the prior is trained to produce "
+      "embeddings that match their caption and its candidates are reranked by z_i·z_t; it measures agreement in "
+      "this small CLIP space, not clinical correctness. Binding rates above the probes' accuracy on real images "
+      "mean the samples are more prototypical than real images, not that the attributes are right more often "
+      "than a probe can tell. Memorisation counts use the 1st percentile of only 83 val-to-train distances. Full "
+      "results: `eval.json`.\n")
     a("## Samples\n")
     a("Generated from val captions (full cascade, left) and the real val images with the same captions (right):\n")
     a("| generated | real |")
