@@ -21,7 +21,7 @@ const ssimBudget = 0.014
 const DefaultPSNR = 45.2
 
 // psnrHeadroom is how far above the PSNR floor the strength aims.
-const psnrHeadroom = 0.6
+const psnrHeadroom = 0.2
 
 // Options tune embedding. The zero value means the defaults.
 type Options struct {
