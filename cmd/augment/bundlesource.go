@@ -1,10 +1,10 @@
 package main
 
 import (
-	"errors"
 	"os"
 
 	"github.com/medaugment/augment/unclip"
+	"github.com/medaugment/augment/unclip/bundles"
 )
 
 // bundleEnv names the environment variable that may select the bundle folder.
@@ -16,7 +16,7 @@ func openBundle(dir string) (*unclip.Bundle, error) {
 		dir = os.Getenv(bundleEnv)
 	}
 	if dir == "" {
-		return nil, errors.New("no embedded bundle in this build: pass --bundle DIR")
+		return bundles.Default()
 	}
 	return unclip.LoadBundle(dir)
 }
