@@ -30,10 +30,12 @@ else
 fi
 
 step "generate from text"
-"$BIN" generate "${KEY[@]}" --run-id demo-text --out "$OUT/from-text" --count 4 \
+"$BIN" generate "${KEY[@]}" --run-id demo-text --out "$OUT/from-text" --count 4 --sex F --age 65 \
   --prompt "PA chest radiograph, female, 60-69 years, COVID-19. Bilateral ground glass opacities." \
-  --prompt "AP chest radiograph, male, 70-79 years, no finding." \
-  --sex F --age 65 --preview "$OUT/from-text.png"
+  --preview "$OUT/from-text.png"
+"$BIN" generate "${KEY[@]}" --run-id demo-text-2 --out "$OUT/from-text-2" --count 4 --sex M --age 75 \
+  --prompt "lateral chest radiograph, male, 70-79 years, no finding." \
+  --preview "$OUT/from-text-2.png"
 
 if [ ! -d "$OUT/variations" ]; then
   first=$(find "$OUT/from-text/instances" -name '*.dcm' | sort | head -n 1)
