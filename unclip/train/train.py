@@ -7,7 +7,7 @@ generator seeded by (seed, stage, step), so a resumed run makes the same draws a
 Losses go to ``runs/<name>/losses.jsonl``.
 
     /usr/bin/python3 unclip/train/train.py                 # default CPU recipe -> unclip/bundles/cxr-tiny
-    /usr/bin/python3 unclip/train/train.py --quick --out runs/quick-bundle   # about a minute
+    /usr/bin/python3 unclip/train/train.py --quick --out unclip/train/runs/quick-bundle   # about a minute
     /usr/bin/python3 unclip/train/train.py --gpu --name gpu --out bundles/cxr-gpu   # one GPU, ~10 min
 
 See docs/training.md.
