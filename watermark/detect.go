@@ -22,6 +22,7 @@ const (
 	fineSpan      = 4      // fine steps on each side of a coarse peak
 	coarsePeaks   = 3      // coarse peaks refined
 	decodeTries   = 3      // candidates (best pilot peaks) at which the payload is decoded
+	pilotWeight   = 0.97   // share of the false-positive budget given to the pilot alone
 )
 
 // Result is what Detect finds.
@@ -118,23 +119,29 @@ func Detect(img *Gray, key Key) (Result, error) {
 			break
 		}
 	}
-	if dec == nil && 2*pPilot <= FalsePositiveTarget {
-		// The pilot alone says the mark is present: read the payload further from the hard
-		// decisions (osdPilotDistance bits), where the code's bound no longer has to carry
-		// the false-positive target, only guard against a wrong payload.
+	if dec == nil {
+		// Read the payload further from the hard decisions (up to osdCombinedDistance bits):
+		// such a word alone is weak evidence, but it is independent of the pilot's (the
+		// scrambling word makes the data bits of an unmarked image uniform whatever the
+		// pilot found), so the two combine below.
 		for _, c := range cands[:min(decodeTries, len(cands))] {
-			if r, err := cd.decodeWithin(d.softBits(c), osdPilotDistance); err == nil {
+			if r, err := cd.decodeWithin(d.softBits(c), osdCombinedDistance); err == nil {
+				r.falseProb += maxFalseDecodeProbability() // the full decode failed first
 				dec = &r
 				res.Orientation, res.Scale, res.Inverted = orientationNames[c.d], c.r, c.z < 0
 				break
 			}
 		}
 	}
-	res.FalsePositive = pPilot
+	// Two statistics, each a valid bound on its own: the pilot's, and its product with the
+	// code's (independent under the null: P(U₁U₂ ≤ t) = t(1 − ln t)), joined by a weighted
+	// Bonferroni bound that gives the pilot most of the budget (P(p₁ ≤ w₁x or p₂ ≤ w₂x) ≤ x
+	// for w₁ + w₂ = 1).
+	pCode := 1.0
 	if dec != nil {
-		pCode := float64(decodeTries) * dec.falseProb
-		res.FalsePositive = math.Min(1, 2*math.Min(pPilot, pCode))
+		pCode = math.Min(1, float64(decodeTries)*dec.falseProb)
 	}
+	res.FalsePositive = math.Min(1, math.Min(pPilot/pilotWeight, productTail(pPilot*pCode)/(1-pilotWeight)))
 	res.Present = res.FalsePositive <= FalsePositiveTarget
 	if res.Present && dec != nil {
 		p := dec.payload
@@ -142,6 +149,14 @@ func Detect(img *Gray, key Key) (Result, error) {
 		res.SymbolErrors, res.BitErrors = dec.symbolErrors, dec.bitErrors
 	}
 	return res, nil
+}
+
+// productTail is P(U₁U₂ ≤ t) for independent uniform U₁, U₂.
+func productTail(t float64) float64 {
+	if t <= 0 {
+		return 0
+	}
+	return math.Min(1, t*(1-math.Log(t)))
 }
 
 // scaleGrid lists cell scales from minScale to maxScale on a geometric grid through 1.

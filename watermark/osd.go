@@ -22,13 +22,14 @@ import (
 // word lies within d bits of one of them with probability at most 2⁴⁸·V(128, d)/2¹²⁸, V the
 // volume of the Hamming ball.
 //
-// When the pilot alone establishes presence, the payload is also read from a codeword up to
-// osdPilotDistance bits away: there the bound only has to make a wrong payload unlikely
-// (decodeTries·2⁴⁸·V(128, 12)/2¹²⁸ ≈ 6·10⁻⁸), not carry the false-positive target.
+// When that fails, the detector reads the payload from a codeword up to osdCombinedDistance
+// bits away and combines the code's bound with the pilot's. A wrong payload then needs a
+// wrong codeword with a matching CRC within 14 bits: at most decodeTries·2⁴⁸·V(128, 14)/2¹²⁸
+// ≈ 5·10⁻⁶ of the attacked images whose mark is found.
 const (
-	osdMaxDistance   = 10
-	osdPilotDistance = 12
-	osdOrder3Span    = 24
+	osdMaxDistance      = 10
+	osdCombinedDistance = 14
+	osdOrder3Span       = 24
 )
 
 // word is a 128-bit codeword, bit i at word[i/64] bit (63 - i%64), so that bit order matches

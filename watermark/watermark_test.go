@@ -3,6 +3,7 @@ package watermark
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -133,8 +134,8 @@ func TestPayloadCode(t *testing.T) {
 			}
 		})
 	}
-	// When the pilot already says present, the payload is read up to osdPilotDistance bits
-	// away, which plain decoding refuses.
+	// Combined with the pilot, the payload is read up to osdCombinedDistance bits away, which
+	// plain decoding refuses.
 	for trial := 0; trial < 20; trial++ {
 		p := Payload{ID: rng.Uint64() & MaxPayloadID, Version: 1}
 		bits, err := cd.encode(p)
@@ -142,15 +143,30 @@ func TestPayloadCode(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := soft(bits)
-		for _, b := range rng.Perm(codeBytes)[:osdPilotDistance] {
+		for _, b := range rng.Perm(codeBytes)[:osdCombinedDistance] {
 			s[b*8+rng.IntN(8)] *= -0.3
 		}
 		if _, err := cd.decode(s); err == nil {
-			t.Fatalf("trial %d: %d spread bit errors decoded without the pilot", trial, osdPilotDistance)
+			t.Fatalf("trial %d: %d spread bit errors decoded without the pilot", trial, osdCombinedDistance)
 		}
-		r, err := cd.decodeWithin(s, osdPilotDistance)
-		if err != nil || r.payload != p || r.bitErrors != osdPilotDistance {
+		r, err := cd.decodeWithin(s, osdCombinedDistance)
+		if err != nil || r.payload != p || r.bitErrors != osdCombinedDistance {
 			t.Fatalf("trial %d: decodeWithin got %+v, %v; want %v", trial, r, err, p)
+		}
+	}
+	// The product of two independent p-values: its tail t(1 − ln t) against a simulation.
+	for _, tc := range []struct{ t, want float64 }{{1, 1}, {0.1, 0.1 * (1 - math.Log(0.1))}, {1e-3, 7.9e-3}} {
+		if got := productTail(tc.t); math.Abs(got-tc.want) > 0.01*tc.want {
+			t.Errorf("productTail(%g) = %g, want %g", tc.t, got, tc.want)
+		}
+		n, hits := 200000, 0
+		for i := 0; i < n; i++ {
+			if rng.Float64()*rng.Float64() <= tc.t {
+				hits++
+			}
+		}
+		if sim := float64(hits) / float64(n); math.Abs(sim-tc.want) > 5*math.Sqrt(tc.want/float64(n)) {
+			t.Errorf("product of two uniforms ≤ %g in %.4g of draws, productTail says %.4g", tc.t, sim, tc.want)
 		}
 	}
 	if p := osdFalseProb(9); p > 1e-10 {
@@ -345,8 +361,8 @@ var mustPass = map[string]bool{
 // expectation is met today (see docs/watermark.md for the targets not yet reached); a
 // lower count is a regression.
 var suiteFloor = map[string]int{
-	"jpeg-q90": 6, "jpeg-q75": 1, "jpeg-q50": 0, "rescale-x0.5": 6, "rescale-x0.25": 1,
-	"crop-75%": 4, "crop-50%": 4, "noise-2%": 0, "blur-1px": 6, "brightness+20%": 6,
+	"jpeg-q90": 6, "jpeg-q75": 3, "jpeg-q50": 0, "rescale-x0.5": 6, "rescale-x0.25": 1,
+	"crop-75%": 5, "crop-50%": 4, "noise-2%": 0, "blur-1px": 6, "brightness+20%": 6,
 	"brightness-20%": 5, "contrast+20%": 5, "window-level-8bit": 5,
 }
 
