@@ -120,12 +120,12 @@ func Detect(img *Gray, key Key) (Result, error) {
 		}
 	}
 	if dec == nil {
-		// Read the payload further from the hard decisions (up to osdCombinedDistance bits):
-		// such a word alone is weak evidence, but it is independent of the pilot's (the
-		// scrambling word makes the data bits of an unmarked image uniform whatever the
-		// pilot found), so the two combine below.
+		// Accept the soft-decision search's codeword on the reliability bound (up to
+		// osdCombinedBound): such a word alone is weak evidence, but it is independent of the
+		// pilot's (the scrambling word makes the data bits of an unmarked image uniform
+		// whatever the pilot found), so the two combine below.
 		for _, c := range cands[:min(decodeTries, len(cands))] {
-			if r, err := cd.decodeWithin(d.softBits(c), osdCombinedDistance); err == nil {
+			if r, err := cd.decodeWithin(d.softBits(c), osdCombinedBound); err == nil {
 				r.falseProb += maxFalseDecodeProbability() // the full decode failed first
 				dec = &r
 				res.Orientation, res.Scale, res.Inverted = orientationNames[c.d], c.r, c.z < 0

@@ -22,14 +22,15 @@ import (
 // word lies within d bits of one of them with probability at most 2⁴⁸·V(128, d)/2¹²⁸, V the
 // volume of the Hamming ball.
 //
-// When that fails, the detector reads the payload from a codeword up to osdCombinedDistance
-// bits away and combines the code's bound with the pilot's. A wrong payload then needs a
-// wrong codeword with a matching CRC within 14 bits: at most decodeTries·2⁴⁸·V(128, 14)/2¹²⁸
-// ≈ 5·10⁻⁶ of the attacked images whose mark is found.
+// When that fails, the detector accepts the search's codeword on a bound that uses the
+// reliabilities (reliableBound: errors gather in the least reliable bits) up to
+// osdCombinedBound, and combines the code's bound with the pilot's. A wrong payload then needs
+// a wrong codeword with a matching CRC that passes the same bound: at most
+// decodeTries·osdCombinedBound ≈ 10⁻⁵ of the attacked images whose mark is found.
 const (
-	osdMaxDistance      = 10
-	osdCombinedDistance = 14
-	osdOrder3Span       = 24
+	osdMaxDistance   = 10
+	osdCombinedBound = 3e-6
+	osdOrder3Span    = 24
 )
 
 // word is a 128-bit codeword, bit i at word[i/64] bit (63 - i%64), so that bit order matches
@@ -169,10 +170,14 @@ func osdFalseProb(d int) float64 {
 }
 
 // decodeWithin is the soft-decision search alone, accepting a codeword with a matching CRC
-// within maxDist bits of the hard decisions.
-func (c *codec) decodeWithin(soft []float64, maxDist int) (decodeResult, error) {
+// whose reliableBound is at most maxBound.
+func (c *codec) decodeWithin(soft []float64, maxBound float64) (decodeResult, error) {
 	w, d, ok := c.osdDecode(soft)
-	if !ok || d > maxDist {
+	if !ok {
+		return decodeResult{}, errUndecodable
+	}
+	bound := reliableBound(soft, w)
+	if bound > maxBound {
 		return decodeResult{}, errUndecodable
 	}
 	b := w.bytes()
@@ -180,7 +185,7 @@ func (c *codec) decodeWithin(soft []float64, maxDist int) (decodeResult, error) 
 	if !ok {
 		return decodeResult{}, errUndecodable
 	}
-	res := decodeResult{payload: p, bitErrors: d, falseProb: osdFalseProb(d)}
+	res := decodeResult{payload: p, bitErrors: d, falseProb: bound}
 	var hard word
 	for i, v := range soft {
 		if v < 0 {
@@ -203,3 +208,36 @@ func (w word) bytes() [codeBytes]byte {
 	}
 	return b
 }
+
+// reliableBound is a false-decode bound that uses the soft values: for each K of
+// reliableSpans, the most reliable K bits are compared with the codeword w, and
+// 2⁴⁸·V(K, j)/2ᴷ bounds the chance that random bits (signs independent of magnitudes) agree
+// with some codeword with a matching CRC on all but j of them; the smallest over K, times the
+// number of K tried. Errors gather in the least reliable bits, so this is often far smaller
+// than the bound from all 128 bits.
+func reliableBound(soft []float64, w word) float64 {
+	order := make([]int, codedBits)
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return math.Abs(soft[order[a]]) > math.Abs(soft[order[b]]) })
+	best := 1.0
+	j, next := 0, 0
+	for k, i := range order {
+		if (soft[i] < 0) != w.get(i) {
+			j++
+		}
+		if next < len(reliableSpans) && k+1 == reliableSpans[next] {
+			next++
+			v := 0.0
+			for e := 0; e <= j; e++ {
+				v += binom(k+1, e)
+			}
+			best = math.Min(best, v*math.Pow(2, float64(8*(dataBytes-2)-(k+1))))
+		}
+	}
+	return math.Min(1, best*float64(len(reliableSpans)))
+}
+
+// reliableSpans are the numbers of most reliable bits reliableBound compares.
+var reliableSpans = []int{64, 72, 80, 88, 96, 104, 112, 120, 128}

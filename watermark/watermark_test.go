@@ -134,8 +134,8 @@ func TestPayloadCode(t *testing.T) {
 			}
 		})
 	}
-	// Combined with the pilot, the payload is read up to osdCombinedDistance bits away, which
-	// plain decoding refuses.
+	// Combined with the pilot, the payload is read from a word whose errors all sit in its
+	// least reliable bits, even when there are more of them than plain decoding accepts.
 	for trial := 0; trial < 20; trial++ {
 		p := Payload{ID: rng.Uint64() & MaxPayloadID, Version: 1}
 		bits, err := cd.encode(p)
@@ -143,14 +143,14 @@ func TestPayloadCode(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := soft(bits)
-		for _, b := range rng.Perm(codeBytes)[:osdCombinedDistance] {
+		for b := 0; b < codeBytes; b++ {
 			s[b*8+rng.IntN(8)] *= -0.3
 		}
 		if _, err := cd.decode(s); err == nil {
-			t.Fatalf("trial %d: %d spread bit errors decoded without the pilot", trial, osdCombinedDistance)
+			t.Fatalf("trial %d: %d spread bit errors decoded by plain decoding", trial, codeBytes)
 		}
-		r, err := cd.decodeWithin(s, osdCombinedDistance)
-		if err != nil || r.payload != p || r.bitErrors != osdCombinedDistance {
+		r, err := cd.decodeWithin(s, osdCombinedBound)
+		if err != nil || r.payload != p || r.bitErrors != codeBytes || r.falseProb > 1e-12 {
 			t.Fatalf("trial %d: decodeWithin got %+v, %v; want %v", trial, r, err, p)
 		}
 	}
@@ -180,6 +180,9 @@ func TestPayloadCode(t *testing.T) {
 		}
 		if r, err := cd.decode(s); err == nil {
 			t.Fatalf("random word %d decoded to %v", trial, r.payload)
+		}
+		if r, err := cd.decodeWithin(s, osdCombinedBound); err == nil {
+			t.Fatalf("random word %d passed the reliability bound with %v", trial, r.payload)
 		}
 	}
 	if p := maxFalseDecodeProbability(); p > 1e-7 || p <= 0 {
@@ -361,9 +364,9 @@ var mustPass = map[string]bool{
 // expectation is met today (see docs/watermark.md for the targets not yet reached); a
 // lower count is a regression.
 var suiteFloor = map[string]int{
-	"jpeg-q90": 6, "jpeg-q75": 3, "jpeg-q50": 0, "rescale-x0.5": 6, "rescale-x0.25": 1,
-	"crop-75%": 5, "crop-50%": 4, "noise-2%": 0, "blur-1px": 6, "brightness+20%": 6,
-	"brightness-20%": 5, "contrast+20%": 5, "window-level-8bit": 5,
+	"jpeg-q90": 6, "jpeg-q75": 4, "jpeg-q50": 1, "rescale-x0.5": 6, "rescale-x0.25": 1,
+	"crop-75%": 5, "crop-50%": 4, "noise-2%": 2, "blur-1px": 6, "brightness+20%": 6,
+	"brightness-20%": 5, "contrast+20%": 5, "window-level-8bit": 6,
 }
 
 func TestRobustnessSuite(t *testing.T) {
