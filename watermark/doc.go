@@ -6,13 +6,16 @@
 // The mark is a tile of 16×16 cells repeated over the image (112 cells on the short side, 56
 // on images under 160 px),
 // whose cells carry a key-derived pilot and 128 Reed–Solomon coded bits (version, payload id,
-// CRC-16; github.com/vivint/infectious, which corrects errors, not only erasures). Its strength
+// CRC-16; github.com/vivint/infectious, which corrects errors, not only erasures), decoded
+// from soft cell values by an ordered-statistics search over the code's binary image when
+// byte-wise decoding fails (osd.go: no Go library decodes a binary code from soft values). Its strength
 // follows an SSIM model of the local mean and variance, capped by a PSNR target; the embedder
 // runs the detector's own model to give every cell the same margin over the host image
 // (informed embedding) and quantises with error diffusion. The detector folds the image
 // modulo the tile period at a searched scale, finds the pilot in all 8 orientations and all
 // shifts by FFT (gonum), and reports present/absent with a false-positive probability from
-// the null distribution of its statistic (decoy folds, Bonferroni over the whole search), the
+// the null distributions of its statistics (pilot: decoy folds, Bonferroni over the whole
+// search; code: the share of random words that decode, combined with the pilot's), the
 // payload when the code decodes it, and the corrected errors. An unmarked or destroyed image
 // yields "absent" and no payload.
 //
