@@ -240,4 +240,4 @@ func reliableBound(soft []float64, w word) float64 {
 }
 
 // reliableSpans are the numbers of most reliable bits reliableBound compares.
-var reliableSpans = []int{64, 72, 80, 88, 96, 104, 112, 120, 128}
+var reliableSpans = []int{64, 80, 96, 112, 128}
