@@ -37,10 +37,11 @@ type Result struct {
 	// Score is the pilot's correlation peak in standard deviations of its null distribution.
 	Score float64 `json:"score"`
 	// FalsePositive bounds the probability that an unmarked image (or one marked with
-	// another key) scores as high: from the pilot's Gaussian null over every searched
-	// scale, orientation and shift, or from the code's chance of decoding random bits with a
-	// matching CRC by the decoding attempt that succeeded, whichever is smaller (times 2
-	// for using both).
+	// another key) scores as high. It joins two bounds (weighted Bonferroni, 97 % of the
+	// budget to the first): the pilot's Gaussian null over every searched scale,
+	// orientation and shift; and the product of that with the code's chance of decoding
+	// random bits with a matching CRC by the decoding attempt that succeeded (independent
+	// under the null).
 	FalsePositive float64 `json:"false_positive_probability"`
 	// Orientation is the operation that was applied to the marked image (rotate-90, ...).
 	Orientation string `json:"orientation"`

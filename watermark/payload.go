@@ -54,10 +54,9 @@ func payloadCRC(b []byte) uint32 {
 
 // codec wraps the Reed–Solomon code (github.com/vivint/infectious: systematic encoding and
 // Berlekamp–Welch error correction).
-// gen is the code's binary generator matrix (osd.go).
 type codec struct {
 	fec *infectious.FEC
-	gen [dataBytes * 8]word
+	gen [dataBytes * 8]word // the code's binary generator matrix (osd.go)
 }
 
 // sharePart is one symbol of an encoded word.
