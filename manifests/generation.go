@@ -47,8 +47,20 @@ type GenerationRow struct {
 
 // WriteGenerations writes rows to a Parquet file at path atomically: the rows go to a
 // temporary file in the same folder, which is renamed over path only when complete.
+// The folder is created if needed.
 func WriteGenerations(path string, rows []GenerationRow) error {
-	return writeParquetAtomic(path, rows)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("write manifest %s: %w", path, err)
+	}
+	w, err := NewWriter[GenerationRow](path, "manifest")
+	if err != nil {
+		return err
+	}
+	if err := w.Write(rows...); err != nil {
+		w.Abort()
+		return err
+	}
+	return w.Close()
 }
 
 // ReadGenerations reads a generation manifest.
@@ -58,41 +70,6 @@ func ReadGenerations(path string) ([]GenerationRow, error) {
 		return nil, fmt.Errorf("read manifest %s: %w", path, err)
 	}
 	return rows, nil
-}
-
-// writeParquetAtomic writes rows of T to path through a temporary file and a rename.
-func writeParquetAtomic[T any](path string, rows []T) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("write manifest %s: %w", path, err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write manifest %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	w := parquet.NewGenericWriter[T](tmp)
-	if _, err = w.Write(rows); err != nil {
-		return fmt.Errorf("write manifest %s: %w", path, err)
-	}
-	if err = w.Close(); err != nil {
-		return fmt.Errorf("write manifest %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("write manifest %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("write manifest %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write manifest %s: %w", path, err)
-	}
-	return nil
 }
 
 // PayloadIndex finds generation rows by the watermark payload id embedded in their pixels.

@@ -3,8 +3,6 @@ package manifests
 import (
 	"fmt"
 	"iter"
-	"os"
-	"path/filepath"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -47,77 +45,12 @@ type InventoryRow struct {
 
 // InventoryWriter streams inventory rows to a Parquet file; the file appears at its path,
 // complete, only when Close succeeds.
-type InventoryWriter struct {
-	path string
-	tmp  *os.File
-	w    *parquet.GenericWriter[InventoryRow]
-	buf  []InventoryRow
-}
-
-// inventoryBatch is how many rows are buffered before they are written.
-const inventoryBatch = 256
+type InventoryWriter = Writer[InventoryRow]
 
 // NewInventoryWriter starts an inventory at path, writing to a temporary file in the same
 // folder.
 func NewInventoryWriter(path string) (*InventoryWriter, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return nil, fmt.Errorf("write inventory %s: %w", path, err)
-	}
-	return &InventoryWriter{path: path, tmp: tmp, w: parquet.NewGenericWriter[InventoryRow](tmp)}, nil
-}
-
-// Write adds rows.
-func (iw *InventoryWriter) Write(rows ...InventoryRow) error {
-	iw.buf = append(iw.buf, rows...)
-	if len(iw.buf) >= inventoryBatch {
-		return iw.flush()
-	}
-	return nil
-}
-
-func (iw *InventoryWriter) flush() error {
-	if len(iw.buf) == 0 {
-		return nil
-	}
-	if _, err := iw.w.Write(iw.buf); err != nil {
-		return fmt.Errorf("write inventory %s: %w", iw.path, err)
-	}
-	iw.buf = iw.buf[:0]
-	return nil
-}
-
-// Close finishes the file and renames it to its path.
-func (iw *InventoryWriter) Close() error {
-	err := iw.flush()
-	if err == nil {
-		if err = iw.w.Close(); err != nil {
-			err = fmt.Errorf("write inventory %s: %w", iw.path, err)
-		}
-	}
-	if err == nil {
-		if err = iw.tmp.Sync(); err != nil {
-			err = fmt.Errorf("write inventory %s: %w", iw.path, err)
-		}
-	}
-	if cerr := iw.tmp.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("write inventory %s: %w", iw.path, cerr)
-	}
-	if err == nil {
-		if err = os.Rename(iw.tmp.Name(), iw.path); err != nil {
-			err = fmt.Errorf("write inventory %s: %w", iw.path, err)
-		}
-	}
-	if err != nil {
-		os.Remove(iw.tmp.Name())
-	}
-	return err
-}
-
-// Abort drops the temporary file; the path is left as it was.
-func (iw *InventoryWriter) Abort() {
-	iw.tmp.Close()
-	os.Remove(iw.tmp.Name())
+	return NewWriter[InventoryRow](path, "inventory")
 }
 
 // WriteInventory writes rows to a Parquet file at path atomically.
