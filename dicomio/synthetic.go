@@ -171,6 +171,7 @@ type SyntheticResult struct {
 	StudyInstanceUID  string  `json:"study_instance_uid"`
 	SeriesInstanceUID string  `json:"series_instance_uid"`
 	PatientID         string  `json:"patient_id"`
+	Modality          string  `json:"modality"`
 	BitsStored        int     `json:"bits_stored"`
 	Rescale           Rescale `json:"rescale"`
 	// Stored holds the stored values written (after any watermark).
@@ -357,6 +358,7 @@ func EncodeSynthetic(img SyntheticImage, opts SyntheticOptions) (*SyntheticResul
 		modality = synthCleanText(src.Modality, 16, false)
 	}
 	d.str(tag.Modality, "CS", modality)
+	res.Modality = modality
 	d.str(tag.SeriesInstanceUID, "UI", res.SeriesInstanceUID)
 	d.str(tag.SeriesNumber, "IS", strconv.Itoa(o.SeriesNumber))
 	if src == nil || (src.Allowed[tag.Laterality] == nil && src.Allowed[tag.BodyPartExamined] == nil) {

@@ -499,6 +499,7 @@ func fillRow(row *manifests.GenerationRow, res *dicomio.SyntheticResult, rec dic
 	row.SeriesInstanceUID = res.SeriesInstanceUID
 	row.SOPClassUID = res.SOPClassUID
 	row.PatientID = res.PatientID
+	row.Modality = res.Modality
 	row.BitsStored = int32(res.BitsStored)
 	if res.Stored != nil {
 		row.Rows, row.Columns = int32(res.Stored.Rows), int32(res.Stored.Columns)

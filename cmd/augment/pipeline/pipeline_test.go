@@ -185,6 +185,9 @@ func TestGenerateWritesMarkedInstancesAndManifest(t *testing.T) {
 		if in.SyntheticData != "YES" {
 			t.Errorf("%s: Synthetic Data = %q", row.Path, in.SyntheticData)
 		}
+		if in.Modality != row.Modality || row.Modality == "" {
+			t.Errorf("%s: Modality %q, manifest says %q", row.Path, in.Modality, row.Modality)
+		}
 		if in.SOPInstanceUID != row.SOPInstanceUID {
 			t.Errorf("%s: SOP Instance UID %s, manifest says %s", row.Path, in.SOPInstanceUID, row.SOPInstanceUID)
 		}
