@@ -132,8 +132,8 @@ func Generate(ctx context.Context, cfg Config, reqs []Request) (*Result, error) 
 	res := &Result{ManifestPath: filepath.Join(cfg.OutDir, "manifest.parquet")}
 	item := 0
 	for ri, req := range reqs {
-		if err := ctx.Err(); err != nil {
-			return res, err
+		if ctx.Err() != nil {
+			break // the manifest still records what was written
 		}
 		n := max(req.Count, 1)
 		items := runRequest(ctx, cfg, ri, item, req, instDir)

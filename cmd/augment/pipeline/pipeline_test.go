@@ -250,10 +250,16 @@ func TestGenerateCancelled(t *testing.T) {
 	p := tinyPipeline(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := Generate(ctx, Config{Pipeline: p, RunID: "c", OutDir: t.TempDir(), Key: testKey(t)},
+	out := t.TempDir()
+	res, err := Generate(ctx, Config{Pipeline: p, RunID: "c", OutDir: out, Key: testKey(t)},
 		[]Request{{Mode: ModeText, Caption: "chest radiograph."}})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	// What was done before the cancellation (here: nothing) is still recorded.
+	rows, err := manifests.ReadGenerations(res.ManifestPath)
+	if err != nil || len(rows) != 0 {
+		t.Errorf("manifest after cancellation: %d rows, %v", len(rows), err)
 	}
 }
 
