@@ -182,19 +182,10 @@ func Sample(ctx context.Context, cfg SampleConfig, den Denoiser, xT []float64, s
 	x0 := make([]float64, n)
 	eps := make([]float64, n)
 	for k := len(ts) - 1; k >= 0; k-- {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
 		t := ts[k]
-		for i, v := range x {
-			xin[i] = float32(v)
-		}
-		out, err := den(ctx, xin, t)
+		out, err := denoiseStep(ctx, den, x, xin, t, "step")
 		if err != nil {
-			return nil, fmt.Errorf("step t=%d: %w", t, err)
-		}
-		if len(out) != n {
-			return nil, fmt.Errorf("step t=%d: graph returned %d values, want %d", t, len(out), n)
+			return nil, err
 		}
 		a := ab[t]
 		dynamic := cfg.Threshold > 0 && cfg.Threshold < 1
@@ -265,19 +256,10 @@ func Invert(ctx context.Context, cfg SampleConfig, den Denoiser, image []float64
 	x0 := make([]float64, n)
 	eps := make([]float64, n)
 	for k := 0; k+1 < len(ts); k++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
 		t := ts[k]
-		for i, v := range x {
-			xin[i] = float32(v)
-		}
-		out, err := den(ctx, xin, t)
+		out, err := denoiseStep(ctx, den, x, xin, t, "inversion step")
 		if err != nil {
-			return nil, fmt.Errorf("inversion step t=%d: %w", t, err)
-		}
-		if len(out) != n {
-			return nil, fmt.Errorf("inversion step t=%d: graph returned %d values, want %d", t, len(out), n)
+			return nil, err
 		}
 		if err := predict(cfg.Parameterization, x, out, ab[t], false, 0, 0, x0, eps); err != nil {
 			return nil, err
@@ -362,4 +344,23 @@ func GuidedDenoiser(scale float64, doubled func(ctx context.Context, x2 []float3
 		}
 		return res, nil
 	}
+}
+
+// denoiseStep evaluates the denoiser on x at training step t (through the float32 buffer
+// xin) and checks that it returned one value per input value; what names the step in errors.
+func denoiseStep(ctx context.Context, den Denoiser, x []float64, xin []float32, t int, what string) ([]float32, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for i, v := range x {
+		xin[i] = float32(v)
+	}
+	out, err := den(ctx, xin, t)
+	if err != nil {
+		return nil, fmt.Errorf("%s t=%d: %w", what, t, err)
+	}
+	if len(out) != len(x) {
+		return nil, fmt.Errorf("%s t=%d: graph returned %d values, want %d", what, t, len(out), len(x))
+	}
+	return out, nil
 }
