@@ -5,27 +5,16 @@ import (
 
 	"github.com/medaugment/augment/dicomio"
 	"github.com/medaugment/augment/watermark"
+	"github.com/medaugment/augment/watermark/wmfile"
 )
 
 // grayFromStored views the stored values of a single-frame greyscale image as a watermark
-// Gray (unsigned, BitsStored deep).
+// Gray. The writer's stored values are unsigned, so they go through unchanged.
 func grayFromStored(im *dicomio.Image) (*watermark.Gray, error) {
-	if im.Samples != 1 || im.Frames > 1 {
-		return nil, fmt.Errorf("watermark: need one greyscale frame, got %d frames of %d samples", im.Frames, im.Samples)
+	if im.Frames > 1 || im.Signed {
+		return nil, fmt.Errorf("watermark: need one unsigned greyscale frame, got %d frames (signed %v)", im.Frames, im.Signed)
 	}
-	n := im.Rows * im.Columns
-	g := watermark.NewGray(im.Columns, im.Rows, im.BitsStored)
-	switch {
-	case im.U8 != nil:
-		for i := 0; i < n; i++ {
-			g.Pix[i] = uint16(im.U8[i])
-		}
-	case im.U16 != nil:
-		copy(g.Pix, im.U16[:n])
-	default:
-		return nil, fmt.Errorf("watermark: stored values must be unsigned 8- or 16-bit integers")
-	}
-	return g, nil
+	return wmfile.FrameGray(im, 0)
 }
 
 // storeGray writes a Gray's values back into the stored values of im.
