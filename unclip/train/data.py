@@ -5,19 +5,21 @@ window (the file's first VOI window, else the 0.5/99.5 percentiles) to [0, 1], M
 padded to a square with 0, area-resized (adaptive average pooling), mapped to [-1, 1]. Captions come
 from labels.csv (view, sex, age band, finding) and reports.jsonl (the radiology sentences of the
 clinical notes); the same texts are in each study's Basic Text SR. Preprocessed tensors are cached
-under ``unclip/train/runs/`` (git-ignored).
+under ``unclip/train/runs/`` (git-ignored); ``write_compact`` / ``read_compact`` store them in a
+small file for training on a machine without pydicom (train.py ``--prepare-cache`` / ``--cache``).
 
 Augmentation is mild on purpose: small rotations, scalings and shifts and intensity jitter, and no
 horizontal flips (they would move the heart to the right).
 """
 import csv
+import gzip
+import io
 import json
 import math
 import os
 import re
 
 import numpy as np
-import pydicom
 import torch
 import torch.nn.functional as F
 
@@ -67,6 +69,7 @@ def caption(view, sex, age, finding, notes):
 
 def window01(ds):
     """Modality values of a DICOM image to [0, 1] per the bundle's ``image`` block."""
+    import pydicom  # imported here: training from a prepared cache (train.py --cache) needs no pydicom
     px = ds.pixel_array.astype(np.float64)
     if px.ndim == 3:  # colour or multi-frame: first frame / luminance
         px = px[..., 0] if px.shape[-1] in (3, 4) else px[0]
@@ -99,6 +102,7 @@ def pad_square(x):
 
 def preprocess(path, sizes):
     """A DICOM file -> {size: tensor [1, size, size] in [-1, 1]} (docs/bundle.md ``image``)."""
+    import pydicom
     ds = pydicom.dcmread(path)
     sq = torch.from_numpy(pad_square(window01(ds)))[None, None]
     return {s: (F.adaptive_avg_pool2d(sq, s)[0].float() * 2 - 1) for s in sizes}
@@ -145,13 +149,14 @@ def load_split(root=DEFAULT_ROOT, split="train", sizes=(64, 256), cache=True):
 
 
 def augment(x, gen, rot_deg=4.0, scale=0.04, shift=0.03, contrast=0.1, bright=0.05, gamma=0.1):
-    """Mild affine + intensity jitter of images in [-1, 1]; no flips. gen: torch.Generator."""
+    """Mild affine + intensity jitter of images in [-1, 1]; no flips. gen: torch.Generator on
+    x's device (the draws and the resampling run where the images are)."""
     B = x.shape[0]
-    u = lambda: torch.rand(B, generator=gen) * 2 - 1
+    u = lambda: torch.rand(B, generator=gen, device=x.device) * 2 - 1
     a = u() * math.radians(rot_deg)
     s = 1 + u() * scale
     tx, ty = u() * shift * 2, u() * shift * 2
-    theta = torch.zeros(B, 2, 3)
+    theta = torch.zeros(B, 2, 3, device=x.device)
     theta[:, 0, 0] = torch.cos(a) / s
     theta[:, 0, 1] = -torch.sin(a) / s
     theta[:, 1, 0] = torch.sin(a) / s
@@ -169,8 +174,41 @@ def augment(x, gen, rot_deg=4.0, scale=0.04, shift=0.03, contrast=0.1, bright=0.
 
 def gaussian_blur(x, sigma=0.6, k=3):
     """The upsampler's conditioning corruption: Gaussian blur (kernel k, sigma), reflect padding."""
-    r = torch.arange(k, dtype=torch.float32) - (k - 1) / 2
+    r = torch.arange(k, dtype=torch.float32, device=x.device) - (k - 1) / 2
     w = torch.exp(-0.5 * (r / sigma) ** 2)
     w = w / w.sum()
     w2 = (w[:, None] * w[None, :])[None, None].repeat(x.shape[1], 1, 1, 1)
     return F.conv2d(F.pad(x, [(k - 1) // 2] * 4, mode="reflect"), w2, groups=x.shape[1])
+
+
+def write_compact(split, path, exact=(64,), coded=(256,), extra=None):
+    """A split from load_split as a small file: the sizes in exact as float32, those in coded as
+    uint8 (round((x + 1) / 2 · 255); the source pixels are 8-bit, so this loses at most half a grey
+    level), plus meta, captions and extra; gzip-compressed when path ends in .gz. Written to a temp
+    name, then renamed."""
+    out = {"images": {s: split["images"][s].float() for s in exact},
+           "coded": {s: ((split["images"][s] + 1) / 2 * 255).round().clamp(0, 255).to(torch.uint8) for s in coded},
+           "meta": split["meta"], "captions": split["captions"]}
+    out.update(extra or {})
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if path.endswith(".gz"):  # the padding and the 8-bit codes compress by about a third
+        buf = io.BytesIO()
+        torch.save(out, buf)
+        with gzip.open(path + ".tmp", "wb", compresslevel=1) as fh:
+            fh.write(buf.getvalue())
+    else:
+        torch.save(out, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def read_compact(path):
+    """The inverse of write_compact: {"images": {size: float [-1, 1]}, "meta", "captions"}."""
+    if path.endswith(".gz"):
+        with gzip.open(path, "rb") as fh:
+            d = torch.load(io.BytesIO(fh.read()), map_location="cpu")
+    else:
+        d = torch.load(path, map_location="cpu")
+    imgs = dict(d["images"])
+    for s, v in d.pop("coded", {}).items():
+        imgs[s] = v.float() / 255 * 2 - 1
+    return dict(d, images=imgs)

@@ -8,11 +8,25 @@ Losses go to ``runs/<name>/losses.jsonl``.
 
     /usr/bin/python3 unclip/train/train.py                 # default CPU recipe -> unclip/bundles/cxr-tiny
     /usr/bin/python3 unclip/train/train.py --quick --out unclip/train/runs/quick-bundle   # about a minute
-    /usr/bin/python3 unclip/train/train.py --gpu --name gpu --out bundles/cxr-gpu   # one GPU, ~10 min
+    /usr/bin/python3 unclip/train/train.py --gpu --name gpu --out bundles/cxr-gpu   # one GPU, ~7 min
 
-See docs/training.md.
+On a machine without pydicom (or without the data), train from a prepared cache and export here:
+
+    /usr/bin/python3 unclip/train/train.py --gpu --prepare-cache .devdata/cxr_train.pt   # here
+    python3 unclip/train/train.py --gpu --cache .devdata/cxr_train.pt --minutes 6.3 \
+        --mirror OUTDIR --no-export                                                    # on the GPU
+    /usr/bin/python3 unclip/train/train.py --gpu --import OUTDIR --out unclip/bundles/cxr-base  # here
+
+``--minutes`` (or ``--stage-minutes``) gives every stage a wall-clock budget: the learning-rate
+schedule follows the larger of its step and time fractions, so a stage whose time is up has finished
+its decay and stops with its EMA and checkpoint. ``--mirror`` writes the EMA weights of every stage
+(at each checkpoint and at its end) and what the export needs into DIR, as files of at most 15 MB
+(unclip/train/gpu_run.sh). See docs/training.md.
 """
 import argparse
+import contextlib
+import glob
+import io
 import json
 import math
 import os
@@ -47,12 +61,18 @@ RECIPES = {
                 batch=dict(clip=64, prior=64, ar_prior=32, decoder=32, upsampler=32),
                 lr=dict(clip=5e-4, prior=3e-4, ar_prior=3e-4, decoder=3e-4, upsampler=3e-4),
                 sampling=dict(prior=25, decoder=50, upsampler=10)),
-    "gpu": dict(config="gpu", num_merges=4000, aug_copies=32, ckpt_secs=120, ema=0.999, threads=8,
-                steps=dict(clip=3000, prior=8000, ar_prior=8000, decoder=10000, upsampler=6000),
-                batch=dict(clip=256, prior=256, ar_prior=256, decoder=64, upsampler=32),
-                lr=dict(clip=5e-4, prior=3e-4, ar_prior=3e-4, decoder=2e-4, upsampler=2e-4),
-                sampling=dict(prior=64, decoder=100, upsampler=27)),
+    # one GPU: the steps are upper bounds, --minutes splits a wall-clock budget by "share"
+    "gpu": dict(config="gpu", num_merges=2000, aug_copies=32, ckpt_secs=90, ema=0.999, threads=8,
+                steps=dict(clip=1000, prior=12000, ar_prior=12000, decoder=30000, upsampler=20000),
+                batch=dict(clip=128, prior=256, ar_prior=256, decoder=128, upsampler=64),
+                lr=dict(clip=5e-4, prior=3e-4, ar_prior=3e-4, decoder=3e-4, upsampler=3e-4),
+                share=dict(clip=0.06, prior=0.10, ar_prior=0.09, decoder=0.52, upsampler=0.23),
+                sampling=dict(prior=25, decoder=50, upsampler=10)),
 }
+MIRROR_MAX = 16_000_000  # bytes per file written to --mirror (the device machine returns files of ≤ 16 MiB)
+# EMA snapshots mirrored during a stage, at these fractions of it: a fallback if the fully trained
+# decoder turns out to memorise its 418 training images (eval.py measures that)
+SNAPSHOTS = {"decoder": 0.5}
 T_DIFF = 1000
 
 
@@ -72,9 +92,75 @@ def q_sample(x0, t, noise, ab):
 
 # ----------------------------------------------------------------------------- stage runner
 
+def amp(enabled):
+    """bf16 autocast on CUDA (GroupNorm, softmax and the losses stay in float32); nothing on CPU."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+
+
+def no_amp(enabled):
+    """Leave an amp() region: float32 for what must match the exported graphs (CLIP embeddings)."""
+    return torch.autocast("cuda", enabled=False) if enabled else contextlib.nullcontext()
+
+
+class Mirror:
+    """Copies of what the export needs, in a folder that another machine sends back: the EMA
+    weights of every stage (at each checkpoint and at its end) and the run's metadata, grouped in
+    files "<group>.pt.partNN" of at most MIRROR_MAX bytes (concatenate the parts to load a group),
+    plus losses.jsonl. read_mirror loads them back."""
+
+    def __init__(self, folder, losses_path):
+        self.dir = folder
+        self.losses = losses_path
+        self.groups = {}
+        os.makedirs(folder, exist_ok=True)
+
+    @staticmethod
+    def group(stage):
+        return stage if stage.startswith(("decoder", "upsampler")) else "small"
+
+    def stage(self, stage, ema, step, done):
+        g = self.groups.setdefault(self.group(stage), {})
+        g[stage] = {"ema": {k: v.detach().to("cpu", copy=True) for k, v in ema.items()}, "step": step, "done": done}
+        self._write(self.group(stage))
+
+    def meta(self, **kw):
+        self.groups.setdefault("small", {}).setdefault("meta", {}).update(kw)
+        self._write("small")
+
+    def _write(self, group):
+        buf = io.BytesIO()
+        torch.save(self.groups[group], buf)
+        b = buf.getvalue()
+        parts = [b[i:i + MIRROR_MAX] for i in range(0, len(b), MIRROR_MAX)]
+        for k, part in enumerate(parts):
+            p = os.path.join(self.dir, f"{group}.pt.part{k:02d}")
+            with open(p + ".tmp", "wb") as fh:
+                fh.write(part)
+            os.replace(p + ".tmp", p)
+        for old in glob.glob(os.path.join(self.dir, f"{group}.pt.part*")):
+            if not old.endswith(".tmp") and int(old.rsplit("part", 1)[1]) >= len(parts):
+                os.remove(old)
+        if os.path.exists(self.losses):
+            shutil.copyfile(self.losses, os.path.join(self.dir, "losses.jsonl"))
+
+
+def read_mirror(folder):
+    """The groups a Mirror wrote: {"small": {...}, "decoder": {...}, ...} merged into one dict of
+    stage -> {"ema", "step", "done"} plus "meta"."""
+    out = {}
+    for first in sorted(glob.glob(os.path.join(folder, "*.pt.part00"))):
+        base = first[:-len("00")]
+        parts = sorted(glob.glob(glob.escape(base) + "[0-9][0-9]"))
+        blob = b"".join(open(p, "rb").read() for p in parts)
+        out.update(torch.load(io.BytesIO(blob), map_location="cpu"))
+    return out
+
 class Run:
-    def __init__(self, name, recipe, seed, device, log=print):
+    def __init__(self, name, recipe, seed, device, log=print, budget=None, mirror=None):
         self.name = name
+        self.budget = budget or {}  # stage -> seconds of wall-clock time
+        self.mirror = mirror  # callable(stage, ema, step, done) or None
+        self.amp = device.type == "cuda"
         self.dir = os.path.join(data.RUNS, name)
         os.makedirs(self.dir, exist_ok=True)
         self.recipe = recipe
@@ -90,7 +176,7 @@ class Run:
         signal.signal(signal.SIGINT, stop)
 
     def gen(self, stage, step):
-        g = torch.Generator()
+        g = torch.Generator(device=self.device)
         g.manual_seed((self.seed * 1000003 + STAGES.index(stage) * 100003 + step) % (2 ** 62))
         return g
 
@@ -113,7 +199,8 @@ class Run:
         p = self.ckpt_path(stage)
         model.to(self.device)
         ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01,
+                                **({"fused": True} if self.amp else {}))
         step, elapsed = 0, 0.0
         if os.path.exists(p):
             ck = torch.load(p, map_location=self.device)
@@ -127,40 +214,66 @@ class Run:
                 return ck
             self.log(f"[{stage}] resuming at step {step}")
         warm = min(100, steps // 10 + 1)
+        budget = self.budget.get(stage)
         t0, last_ck, run_loss = time.time(), time.time(), []
+
+        def frac():
+            """How far the stage is: its step fraction, or its time fraction when that is larger."""
+            f = step / steps
+            if budget:
+                f = max(f, (elapsed + time.time() - t0) / budget)
+            return f
 
         def save(done):
             ck = {"model": model.state_dict(), "ema": ema, "opt": opt.state_dict(), "step": step,
-                  "elapsed": elapsed + time.time() - t0, "done": done, "steps": steps, "batch": batch}
+                  "elapsed": elapsed + time.time() - t0, "done": done, "steps": steps, "batch": batch,
+                  "budget_s": budget}
             torch.save(ck, p + ".tmp")
             os.replace(p + ".tmp", p)
+            if self.mirror:
+                self.mirror(stage, ema, step, done)
             return ck
 
+        # float EMA entries, updated with one fused call per step (integer buffers are copied)
+        # (state_dict() tensors share storage with the parameters the optimizer updates in place)
+        sd = model.state_dict()
+        fkeys = [k for k, v in sd.items() if v.dtype.is_floating_point]
+        ikeys = [k for k, v in sd.items() if not v.dtype.is_floating_point]
+        e_f, m_f = [ema[k] for k in fkeys], [sd[k] for k in fkeys]
+        snap = SNAPSHOTS.get(stage) if self.mirror else None
         model.train()
         while step < steps:
             if self.stop_requested:
                 save(False)
                 self.log(f"[{stage}] stopped at step {step} (checkpoint saved); run again to resume")
                 sys.exit(130)
-            cur = lr * min(1.0, (step + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+            f = frac()
+            if f >= 1.0:
+                self.log(f"[{stage}] time budget of {budget:.0f} s used at step {step}")
+                break
+            cur = lr * min(1.0, (step + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * f)))
             for gparam in opt.param_groups:
                 gparam["lr"] = cur
-            loss = loss_fn(self.gen(stage, step), batch)
+            with amp(self.amp):
+                loss = loss_fn(self.gen(stage, step), batch)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.float().backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             decay = min(self.recipe["ema"], (1 + step) / (10 + step))
             with torch.no_grad():
-                for k, v in model.state_dict().items():
-                    if v.dtype.is_floating_point:
-                        ema[k].mul_(decay).add_(v.detach(), alpha=1 - decay)
-                    else:
-                        ema[k].copy_(v)
+                torch._foreach_mul_(e_f, decay)
+                torch._foreach_add_(e_f, m_f, alpha=1 - decay)
+                for k in ikeys:
+                    ema[k].copy_(sd[k])
             step += 1
-            run_loss.append(float(loss))
+            if snap is not None and f >= snap:
+                self.mirror(f"{stage}_snapshot", ema, step, False)
+                self.log(f"[{stage}] EMA snapshot at step {step} ({f * 100:.0f} % of the stage)")
+                snap = None
+            run_loss.append(loss.detach().float())
             if step % 10 == 0 or step == steps:
-                rec = {"stage": stage, "step": step, "loss": sum(run_loss) / len(run_loss), "lr": cur,
+                rec = {"stage": stage, "step": step, "loss": float(torch.stack(run_loss).mean()), "lr": cur,
                        "elapsed_s": round(elapsed + time.time() - t0, 1)}
                 self.loss_log.write(json.dumps(rec) + "\n")
                 self.loss_log.flush()
@@ -171,7 +284,13 @@ class Run:
             if time.time() - last_ck > self.recipe["ckpt_secs"]:
                 save(False)
                 last_ck = time.time()
+        if run_loss:
+            self.loss_log.write(json.dumps({"stage": stage, "step": step,
+                                            "loss": float(torch.stack(run_loss).mean()), "lr": cur,
+                                            "elapsed_s": round(elapsed + time.time() - t0, 1)}) + "\n")
+            self.loss_log.flush()
         ck = save(True)
+        self.log(f"[{stage}] done: {step} steps in {ck['elapsed']:.0f} s ({ck['elapsed'] / max(step, 1) * 1e3:.1f} ms/step)")
         model.load_state_dict(ema)
         model.eval()
         return ck
@@ -195,6 +314,23 @@ def hardware():
 
 # ----------------------------------------------------------------------------- the recipe
 
+def parse_stage_minutes(spec, ap):
+    """"clip=0.5,decoder=3" -> {"clip": 30.0, "decoder": 180.0} (seconds)."""
+    out = {}
+    for kv in filter(None, (x.strip() for x in spec.split(","))):
+        k, _, v = kv.partition("=")
+        if k not in STAGES:
+            ap.error(f"--stage-minutes {kv}: unknown stage {k} (stages: {', '.join(STAGES)})")
+        try:
+            out[k] = float(v) * 60
+        except ValueError:
+            ap.error(f"--stage-minutes {kv}: {v!r} is not a number of minutes")
+    return out
+
+
+DEFAULT_SHARE = dict(clip=0.06, prior=0.10, ar_prior=0.09, decoder=0.52, upsampler=0.23)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny sizes, about a minute (smoke test)")
@@ -212,6 +348,20 @@ def main(argv=None):
     ap.add_argument("--steps-scale", type=float, default=1.0, help="multiply every stage's steps")
     ap.add_argument("--steps", action="append", default=[], metavar="STAGE=N",
                     help="override one stage's number of steps (repeatable)")
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="wall-clock budget of all stages together, split by the recipe's shares")
+    ap.add_argument("--stage-minutes", default="", metavar="STAGE=M,...",
+                    help="wall-clock budget of single stages (overrides --minutes for them)")
+    ap.add_argument("--prepare-cache", default=None, metavar="FILE",
+                    help="only decode the training split and learn the BPE merges into FILE (no training)")
+    ap.add_argument("--cache", default=None, metavar="FILE", help="train from a --prepare-cache file "
+                                                                  "(no DICOM decoding, no pydicom needed)")
+    ap.add_argument("--mirror", default=None, metavar="DIR",
+                    help="also write every stage's EMA weights and the export's inputs into DIR")
+    ap.add_argument("--import", dest="import_dir", default=None, metavar="DIR",
+                    help="export the bundle from a --mirror folder (weights trained elsewhere)")
+    ap.add_argument("--import-snapshot", action="append", default=[], metavar="STAGE",
+                    help="with --import: take STAGE's mid-stage EMA snapshot instead of its final weights")
     args = ap.parse_args(argv)
 
     kind = "quick" if args.quick else ("gpu" if args.gpu else "cpu")
@@ -223,10 +373,19 @@ def main(argv=None):
         if k not in recipe["steps"]:
             ap.error(f"--steps {kv}: unknown stage {k}")
         recipe["steps"][k] = int(v)
+    budget = {}
+    if args.minutes:
+        share = recipe.get("share", DEFAULT_SHARE)
+        budget = {k: args.minutes * 60 * share[k] / sum(share.values()) for k in share}
+    budget.update(parse_stage_minutes(args.stage_minutes, ap))
     name = args.name or kind
     args.threads = args.threads or recipe["threads"]
     torch.set_num_threads(args.threads)
     device = torch.device("cuda" if args.gpu and torch.cuda.is_available() else "cpu")
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
     out = args.out or (os.path.join(data.RUNS, name, "bundle") if args.quick
                        else os.path.join(REPO, "unclip", "bundles", "cxr-tiny"))
     rdir = os.path.join(data.RUNS, name)
@@ -241,20 +400,41 @@ def main(argv=None):
         logf.write(line + "\n")
         logf.flush()
 
+    if args.import_dir:
+        return import_mirror(args.import_dir, out, kind, recipe, rdir, log, argv, args.import_snapshot)
+
     t_start = time.time()
-    run = Run(name, recipe, args.seed, device, log)
     cfg = models.default_configs(recipe["config"])
     c = cfg["clip"]
     S, cs, L = cfg["decoder"]["size"], c["clip_size"], c["context_length"]
     up_sizes = sorted({u["out_size"] for u in cfg["upsamplers"]} | {u["in_size"] for u in cfg["upsamplers"]})
     sizes = tuple(sorted({S, cs, *up_sizes}))
-    log(f"recipe {kind}: loading {args.data} sizes {sizes}")
-    train = data.load_split(args.data, "train", sizes)
+    merges_path = os.path.join(rdir, "bpe_merges.txt.gz")
+    if args.prepare_cache:
+        log(f"recipe {kind}: decoding {args.data} sizes {sizes} into {args.prepare_cache}")
+        train = data.load_split(args.data, "train", sizes)
+        merges = bpe.learn(train["captions"], recipe["num_merges"])
+        exact = tuple(s for s in sizes if s <= max(S, cs))
+        data.write_compact(train, args.prepare_cache, exact=exact, coded=tuple(s for s in sizes if s not in exact),
+                           extra={"bpe_merges": merges, "sizes": list(sizes)})
+        log(f"{len(train['captions'])} images, {len(merges)} merges: "
+            f"{os.path.getsize(args.prepare_cache) / 1e6:.1f} MB")
+        return
+    if args.cache:
+        log(f"recipe {kind}: loading the prepared cache {args.cache}")
+        train = data.read_compact(args.cache)
+        missing = [s for s in sizes if s not in train["images"]]
+        if missing:
+            sys.exit(f"{args.cache}: no images of size {missing} (prepared for another config)")
+        if not os.path.exists(merges_path) and train.get("bpe_merges"):
+            bpe.write_merges(merges_path, train["bpe_merges"])
+    else:
+        log(f"recipe {kind}: loading {args.data} sizes {sizes}")
+        train = data.load_split(args.data, "train", sizes)
     N = len(train["captions"])
-    log(f"{N} training images")
+    log(f"{N} training images on {device} ({hardware()})")
 
     # bpe
-    merges_path = os.path.join(rdir, "bpe_merges.txt.gz")
     if not os.path.exists(merges_path):
         bpe.write_merges(merges_path, bpe.learn(train["captions"], recipe["num_merges"]))
     merges = bpe.read_merges(merges_path)
@@ -262,17 +442,23 @@ def main(argv=None):
     tokens = torch.tensor([tok.tokens(t) for t in train["captions"]], dtype=torch.int64)
     log(f"bpe: {len(merges)} merges, vocab {tok.vocab_size}")
 
+    mirror = Mirror(args.mirror, os.path.join(rdir, "losses.jsonl")) if args.mirror else None
     torch.manual_seed(args.seed)
     ms = models.build_models(cfg, tok.vocab_size)
     for k, m in ms.items():
         log(f"{k}: {models.count_params(m)/1e6:.3f} M parameters")
-    imgs = {s: v.to(device) for s, v in train["images"].items()}
+    run = Run(name, recipe, args.seed, device, log, budget=budget, mirror=mirror.stage if mirror else None)
+    if budget:
+        log("time budgets: " + ", ".join(f"{k} {v:.0f} s" for k, v in budget.items()))
+    imgs = {s: v.to(device) for s, v in train["images"].items() if s in sizes}
     tokens = tokens.to(device)
     ab = cosine_alphas_bar().to(device)
     steps, batch, lr = recipe["steps"], recipe["batch"], recipe["lr"]
+    cks = {}
+    use_amp = device.type == "cuda"
 
     def pick(g, B):
-        return torch.randint(0, N, (B,), generator=g)
+        return torch.randint(0, N, (B,), generator=g, device=device)
 
     def clip_in(x):
         return x if x.shape[-1] == cs else F.adaptive_avg_pool2d(x, cs)
@@ -282,15 +468,15 @@ def main(argv=None):
 
     def clip_loss(g, B):
         i = pick(g, B)
-        x = data.augment(imgs[cs][i].cpu(), g).to(device)
+        x = data.augment(imgs[cs][i], g)
         return clip.loss(x, tokens[i])
 
-    run.train("clip", clip, clip_loss, steps["clip"], lr["clip"], batch["clip"])
+    cks["clip"] = run.train("clip", clip, clip_loss, steps["clip"], lr["clip"], batch["clip"])
     clip.eval()
     for p_ in clip.parameters():
         p_.requires_grad_(False)
 
-    # embeddings: clean and augmented copies
+    # embeddings: clean and augmented copies (float32)
     emb_path = os.path.join(rdir, "embeds.pt")
     if os.path.exists(emb_path):
         E = torch.load(emb_path, map_location=device)
@@ -298,63 +484,72 @@ def main(argv=None):
         with torch.no_grad():
             te, th = clip.text(tokens)
             zi = clip.image(imgs[cs])
-            g = torch.Generator().manual_seed(args.seed + 77)
-            aug = [clip.image(data.augment(imgs[cs].cpu(), g).to(device)) for _ in range(recipe["aug_copies"])]
+            g = torch.Generator(device=device).manual_seed(args.seed + 77)
+            aug = [clip.image(data.augment(imgs[cs], g)) for _ in range(recipe["aug_copies"])]
         E = {"te": te, "th": th, "zi": zi, "zi_aug": torch.cat([zi] + aug)}
         torch.save(E, emb_path)
     zi_mean, zi_std = E["zi"].mean(0), E["zi"].std(0).clamp_min(1e-4)
     te_mean, te_std = E["te"].mean(0), E["te"].std(0).clamp_min(1e-4)
     nrep = E["zi_aug"].shape[0] // N
     log(f"embeddings: {E['zi_aug'].shape[0]} image embeddings ({nrep} per image)")
+    stats = {"image_embed_mean": zi_mean.cpu().tolist(), "image_embed_std": zi_std.cpu().tolist(),
+             "text_embed_mean": te_mean.cpu().tolist(), "text_embed_std": te_std.cpu().tolist()}
+
+    # AR tables (computed before the priors so that a mirror has them from the start)
+    a = cfg["ar"]
+    tables = export.make_ar_tables(E["zi"].cpu(), E["te"].cpu(), a["kept_dims"], a["levels"], a["dot_levels"])
+    log(f"ar tables: PCA {a['kept_dims']} dims keep {tables['explained_variance']*100:.1f} % of the variance")
+    if mirror:
+        mirror.meta(cfg=cfg, vocab_size=tok.vocab_size, stats=stats, tables=tables, merges=merges,
+                    num_merges=len(merges), recipe=recipe, budget=budget, seed=args.seed, name=name,
+                    device=str(device), hardware=hardware(), threads=args.threads, num_train_images=N,
+                    command="python3 unclip/train/train.py " + " ".join(argv if argv is not None else sys.argv[1:]))
 
     # diffusion prior
     prior = ms["prior"]
 
     def prior_loss(g, B):
-        j = torch.randint(0, N * nrep, (B,), generator=g)
+        j = torch.randint(0, N * nrep, (B,), generator=g, device=device)
         i = j % N
         x0 = ((E["zi_aug"][j] - zi_mean) / zi_std)
-        t = torch.randint(0, T_DIFF, (B,), generator=g).to(device)
-        noise = torch.randn(x0.shape, generator=g).to(device)
-        drop = (torch.rand(B, generator=g) < 0.1).float().to(device)
+        t = torch.randint(0, T_DIFF, (B,), generator=g, device=device)
+        noise = torch.randn(x0.shape, generator=g, device=device)
+        drop = (torch.rand(B, generator=g, device=device) < 0.1).float()
         pred = prior(q_sample(x0, t, noise, ab), t, E["te"][i], E["th"][i], tokens[i], drop)
-        return F.mse_loss(pred, x0)
+        return F.mse_loss(pred.float(), x0)
 
-    run.train("prior", prior, prior_loss, steps["prior"], lr["prior"], batch["prior"])
+    cks["prior"] = run.train("prior", prior, prior_loss, steps["prior"], lr["prior"], batch["prior"])
 
     # AR prior
-    a = cfg["ar"]
-    tables = export.make_ar_tables(E["zi"].cpu(), E["te"].cpu(), a["kept_dims"], a["levels"], a["dot_levels"])
-    log(f"ar tables: PCA {a['kept_dims']} dims keep {tables['explained_variance']*100:.1f} % of the variance")
     seqs = export.ar_sequence(E["zi_aug"].cpu(), E["te"].repeat(nrep, 1).cpu(), tables).to(device)
     arp = ms["ar_prior"]
 
     def ar_loss(g, B):
-        j = torch.randint(0, N * nrep, (B,), generator=g)
+        j = torch.randint(0, N * nrep, (B,), generator=g, device=device)
         i = j % N
         s = seqs[j]
-        drop = (torch.rand(B, generator=g) < 0.1).float().to(device)
+        drop = (torch.rand(B, generator=g, device=device) < 0.1).float()
         logits = arp(s[:, :-1], E["te"][i], E["th"][i], tokens[i], drop)
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), s[:, 1:].reshape(-1))
+        return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), s[:, 1:].reshape(-1))
 
-    run.train("ar_prior", arp, ar_loss, steps["ar_prior"], lr["ar_prior"], batch["ar_prior"])
+    cks["ar_prior"] = run.train("ar_prior", arp, ar_loss, steps["ar_prior"], lr["ar_prior"], batch["ar_prior"])
 
     # decoder
     dec = ms["decoder"]
 
     def dec_loss(g, B):
         i = pick(g, B)
-        x0 = data.augment(imgs[S][i].cpu(), g).to(device)
-        with torch.no_grad():
+        x0 = data.augment(imgs[S][i], g)
+        with torch.no_grad(), no_amp(use_amp):
             zi = clip.image(clip_in(x0))
-        t = torch.randint(0, T_DIFF, (B,), generator=g).to(device)
-        noise = torch.randn(x0.shape, generator=g).to(device)
-        di = (torch.rand(B, generator=g) < 0.1).float().to(device)
-        dt = (torch.rand(B, generator=g) < 0.5).float().to(device)
+        t = torch.randint(0, T_DIFF, (B,), generator=g, device=device)
+        noise = torch.randn(x0.shape, generator=g, device=device)
+        di = (torch.rand(B, generator=g, device=device) < 0.1).float()
+        dt = (torch.rand(B, generator=g, device=device) < 0.5).float()
         pred = dec(q_sample(x0, t, noise, ab), t, zi, E["th"][i], tokens[i], di, dt)
-        return F.mse_loss(pred, noise)
+        return F.mse_loss(pred.float(), noise)
 
-    run.train("decoder", dec, dec_loss, steps["decoder"], lr["decoder"], batch["decoder"])
+    cks["decoder"] = run.train("decoder", dec, dec_loss, steps["decoder"], lr["decoder"], batch["decoder"])
 
     # upsamplers: random crops of 1/4 of the target size, blurred low-resolution conditioning
     for k, (up, uc) in enumerate(zip(ms["upsamplers"], cfg["upsamplers"])):
@@ -369,38 +564,54 @@ def main(argv=None):
             # crop first (aligned to the scale factor), then blur the area-downsampled crop;
             # intensity jitter only (the affine jitter adds nothing to a local super-resolution task)
             i = pick(g, B)
-            oy = torch.randint(0, (so - crop) // f + 1, (1,), generator=g).item() * f
-            ox = torch.randint(0, (so - crop) // f + 1, (1,), generator=g).item() * f
-            hi = imgs[so][i][:, :, oy:oy + crop, ox:ox + crop].cpu()
+            oy, ox = (torch.randint(0, (so - crop) // f + 1, (2,), generator=g, device=device) * f).tolist()
+            hi = imgs[so][i][:, :, oy:oy + crop, ox:ox + crop]
             hi = data.augment(hi, g, rot_deg=0.0, scale=0.0, shift=0.0)
             lo = data.gaussian_blur(F.adaptive_avg_pool2d(hi, crop // f), 0.6, 3)
-            hi, lo = hi.to(device), lo.to(device)
-            t = torch.randint(0, T_DIFF, (B,), generator=g).to(device)
-            noise = torch.randn(hi.shape, generator=g).to(device)
-            return F.mse_loss(up(q_sample(hi, t, noise, ab), t, lo), noise)
+            t = torch.randint(0, T_DIFF, (B,), generator=g, device=device)
+            noise = torch.randn(hi.shape, generator=g, device=device)
+            return F.mse_loss(up(q_sample(hi, t, noise, ab), t, lo).float(), noise)
 
-        run.train(stage, up, up_loss, steps["upsampler"], lr["upsampler"], batch["upsampler"])
+        cks[stage] = run.train(stage, up, up_loss, steps["upsampler"], lr["upsampler"], batch["upsampler"])
 
-    train_s = 0.0
-    for st in STAGES:
-        p = run.ckpt_path(st)
-        if os.path.exists(p):
-            train_s += torch.load(p, map_location="cpu")["elapsed"]
-    summary = {"recipe": kind, "name": name, "seed": args.seed, "steps": steps, "batch": batch, "lr": lr,
+    train_s = sum(ck["elapsed"] for ck in cks.values())
+    summary = {"recipe": kind, "name": name, "seed": args.seed,
+               "steps": {k: ck["step"] for k, ck in cks.items()}, "batch": batch, "lr": lr,
+               "budget_s": {k: round(v, 1) for k, v in budget.items()},
+               "stage_seconds": {k: round(ck["elapsed"], 1) for k, ck in cks.items()},
                "train_seconds": round(train_s, 1), "num_train_images": N, "num_merges": len(merges),
                "params": {k: models.count_params(m) for k, m in ms.items()},
                "ar_explained_variance": tables["explained_variance"], "device": str(device),
                "threads": args.threads, "hardware": hardware(), "config": cfg,
-               "command": "/usr/bin/python3 unclip/train/train.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+               "final_loss": final_losses(os.path.join(rdir, "losses.jsonl")),
+               "command": ("python3" if args.cache else "/usr/bin/python3") + " unclip/train/train.py "
+               + " ".join(argv if argv is not None else sys.argv[1:])}
     with open(os.path.join(rdir, "summary.json"), "w") as fh:
         json.dump(summary, fh, indent=1)
-    log(f"training done: {train_s/60:.1f} min of stage time")
+    if mirror:
+        mirror.meta(summary=summary)
+    log(f"training done: {train_s/60:.1f} min of stage time; total wall time {(time.time()-t_start)/60:.1f} min")
     if args.no_export:
         return
+    export_run(out, kind, recipe, ms, cfg, merges_path, len(merges), stats, tables, summary, rdir, log)
+
+
+def final_losses(path):
+    """The last logged loss of every stage in a losses.jsonl."""
+    last = {}
+    if os.path.exists(path):
+        with open(path) as fh:
+            for line in fh:
+                if line.strip():
+                    r = json.loads(line)
+                    last[r["stage"]] = round(r["loss"], 5)
+    return last
+
+
+def export_run(out, kind, recipe, ms, cfg, merges_path, num_merges, stats, tables, summary, rdir, log):
+    """Write the bundle of trained modules to out (ONNX graphs exported here, on the CPU)."""
     for m in ms.values():
         m.to("cpu").eval()
-    stats = {"image_embed_mean": zi_mean.cpu().tolist(), "image_embed_std": zi_std.cpu().tolist(),
-             "text_embed_mean": te_mean.cpu().tolist(), "text_embed_std": te_std.cpu().tolist()}
     sm = recipe["sampling"]
     diff = {"prior": export.diffusion_block("x0", sm["prior"], 1.0, clip_x0=False),
             # DDIM with eta = 1 (ancestral-like): at this training length eta = 0 leaves speckle noise
@@ -413,15 +624,54 @@ def main(argv=None):
         with open(card, "w") as fh:
             fh.write(f"# {os.path.basename(os.path.abspath(out))}\n\nTrained by `unclip/train/train.py` "
                      f"(recipe `{kind}`); not yet evaluated: run `unclip/train/eval.py`.\n")
-    export.export_bundle(out, name=os.path.basename(os.path.abspath(out)),
-                         description=f"unCLIP trained on chest radiographs (recipe {kind})",
-                         models=ms, cfg=cfg, merges_path=merges_path, num_merges=len(merges), stats=stats,
+    desc = f"unCLIP trained on chest radiographs (recipe {kind})"
+    export.export_bundle(out, name=os.path.basename(os.path.abspath(out)), description=desc,
+                         models=ms, cfg=cfg, merges_path=merges_path, num_merges=num_merges, stats=stats,
                          ar_tables=tables, diffusion=diff, model_card=card,
                          training={k: v for k, v in summary.items() if k != "config"})
-    torch.save({"cfg": cfg, "vocab_size": tok.vocab_size, "state": {k: m.state_dict() for k, m in ms.items()}},
-               os.path.join(rdir, "models.pt"))
+    torch.save({"cfg": cfg, "vocab_size": ms["clip"].text.tok.num_embeddings,
+                "state": {k: m.state_dict() for k, m in ms.items()}}, os.path.join(rdir, "models.pt"))
     size = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))
-    log(f"bundle at {out}: {size/1e6:.1f} MB; total wall time {(time.time()-t_start)/60:.1f} min")
+    log(f"bundle at {out}: {size/1e6:.1f} MB")
+
+
+def import_mirror(folder, out, kind, recipe, rdir, log, argv, snapshots=()):
+    """Export the bundle from the files a --mirror run wrote (typically on another machine)."""
+    got = read_mirror(folder)
+    meta = got.get("meta")
+    if not meta:
+        sys.exit(f"{folder}: no run metadata (small.pt.part00 missing or from a run stopped before "
+                 "the CLIP embeddings)")
+    cfg = meta["cfg"]
+    ms = models.build_models(cfg, meta["vocab_size"])
+    targets = {"clip": ms["clip"], "prior": ms["prior"], "ar_prior": ms["ar_prior"], "decoder": ms["decoder"]}
+    for k, up in enumerate(ms["upsamplers"]):
+        targets["upsampler" if k == 0 else f"upsampler{k + 1}"] = up
+    used = {}
+    for stage, m in targets.items():
+        key = f"{stage}_snapshot" if stage in snapshots else stage
+        if key not in got:
+            sys.exit(f"{folder}: no weights of {key} in the mirror")
+        m.load_state_dict(got[key]["ema"])
+        used[stage] = got[key]["step"]
+        log(f"{stage}: EMA weights of step {got[key]['step']}" + (" (mid-stage snapshot)" if key != stage else "")
+            + ("" if got[key]["done"] or key != stage else " (stage unfinished)"))
+    merges_path = os.path.join(rdir, "bpe_merges.txt.gz")
+    bpe.write_merges(merges_path, meta["merges"])
+    summary = dict(meta.get("summary") or {})
+    if not summary:
+        summary = {"recipe": kind, "name": meta["name"], "seed": meta["seed"],
+                   "steps": {k: got[k]["step"] for k in targets}, "hardware": meta["hardware"],
+                   "device": meta["device"], "command": meta["command"], "unfinished": True}
+    summary["exported_steps"] = used
+    summary["export_command"] = "/usr/bin/python3 unclip/train/train.py " + " ".join(
+        argv if argv is not None else sys.argv[1:])
+    with open(os.path.join(rdir, "summary.json"), "w") as fh:
+        json.dump(summary, fh, indent=1)
+    if os.path.exists(os.path.join(folder, "losses.jsonl")):
+        shutil.copyfile(os.path.join(folder, "losses.jsonl"), os.path.join(rdir, "losses.jsonl"))
+    export_run(out, kind, dict(recipe, **{"sampling": meta["recipe"]["sampling"]}), ms, cfg, merges_path,
+               meta["num_merges"], meta["stats"], meta["tables"], summary, rdir, log)
 
 
 if __name__ == "__main__":
