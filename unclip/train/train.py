@@ -383,9 +383,12 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     device = torch.device("cuda" if args.gpu and torch.cuda.is_available() else "cpu")
     if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
+        try:  # float32 matrix products and convolutions outside autocast on TF32 tensor cores
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        except (AttributeError, RuntimeError) as e:
+            print(f"TF32 not enabled: {e}", file=sys.stderr)
     out = args.out or (os.path.join(data.RUNS, name, "bundle") if args.quick
                        else os.path.join(REPO, "unclip", "bundles", "cxr-tiny"))
     rdir = os.path.join(data.RUNS, name)
