@@ -21,15 +21,17 @@ def write(bdir, res):
     dtr, dva = res["data"]["train"], res["data"]["val"]
     params = tr.get("params", {})
     ups = man["components"].get("upsamplers", [])
+    on_gpu = tr.get("device", "cpu").startswith("cuda")
+    where = f"on one GPU ({tr.get('hardware')})" if on_gpu else "on CPU"
     L = []
     a = L.append
     a(f"# {man['name']}: unCLIP for chest radiographs\n")
     a(f"{man['description']}. A small unCLIP stack (CLIP dual encoder, diffusion prior, autoregressive prior, "
       f"{man['image']['size']}×{man['image']['size']} diffusion decoder"
       + (", " + ", ".join(f"×{u['out_size'] // u['in_size']} upsampler {u['in_size']}→{u['out_size']}" for u in ups) if ups else "")
-      + ") trained from scratch on CPU by the project's training kit (`unclip/train/`). It is the default "
-      "bundle of `augment`: it makes low-resolution synthetic chest radiographs for pipeline testing, "
-      "augmentation experiments and audits of the tooling, not for diagnosis.\n")
+      + f") trained from scratch {where} by the project's training kit (`unclip/train/`). It makes "
+      "low-resolution synthetic chest radiographs for pipeline testing, augmentation experiments and audits of "
+      "the tooling, not for diagnosis.\n")
     a("**Licence: non-commercial research use only** (CC BY-NC-SA 4.0, following the training data's metadata "
       "licence and the non-commercial/no-derivatives licences of some of its images).\n")
     a("## Data\n")
@@ -84,20 +86,34 @@ def write(bdir, res):
       + "".join(f"; upsampler: {u['diffusion']['sampling_steps']} DDIM steps with η = {u['diffusion'].get('eta', 0.0)}"
                 for u in ups) + ").\n")
     a("## Training\n")
-    a(f"Command: `{tr.get('command', 'make models')}` (recipe `{tr.get('recipe')}`, seed {tr.get('seed')}). "
-      f"Hardware: {tr.get('hardware')}, {tr.get('threads')} PyTorch thread(s). Stage time in total: "
-      f"{tr.get('train_seconds', 0) / 60:.0f} min.\n")
-    a("| stage | steps | batch | learning rate |")
-    a("|---|---|---|---|")
+    if tr.get("export_command"):
+        a(f"Command: `{tr.get('command', 'make models')}` (recipe `{tr.get('recipe')}`, seed {tr.get('seed')}), run "
+          f"by `unclip/train/gpu_run.sh` on {tr.get('hardware')} from the prepared data cache; the ONNX graphs were "
+          f"exported from its EMA weights with Debian's PyTorch 1.13 by `{tr['export_command']}`. Stage time in "
+          f"total: {tr.get('train_seconds', 0) / 60:.1f} min" + (" (bf16 autocast, TF32)" if on_gpu else "") + ".\n")
+    else:
+        a(f"Command: `{tr.get('command', 'make models')}` (recipe `{tr.get('recipe')}`, seed {tr.get('seed')}). "
+          f"Hardware: {tr.get('hardware')}, {tr.get('threads')} PyTorch thread(s). Stage time in total: "
+          f"{tr.get('train_seconds', 0) / 60:.0f} min.\n")
+    secs, fl = tr.get("stage_seconds", {}), tr.get("final_loss", {})
+    a("| stage | steps | batch | learning rate |" + (" time |" if secs else "") + (" last loss |" if fl else ""))
+    a("|---|---|---|---|" + ("---|" if secs else "") + ("---|" if fl else ""))
     for st in ("clip", "prior", "ar_prior", "decoder", "upsampler"):
         if st in tr.get("steps", {}):
-            a(f"| {st} | {tr['steps'][st]} | {tr['batch'][st]} | {tr['lr'][st]} |")
+            a(f"| {st} | {tr.get('exported_steps', tr['steps']).get(st, tr['steps'][st])} | {tr['batch'][st]} | "
+              f"{tr['lr'][st]} |" + (f" {secs.get(st, 0):.0f} s |" if secs else "")
+              + (f" {fl[st]:.4f} |" if st in fl else (" |" if fl else "")))
     a("")
+    if tr.get("budget_s"):
+        a("Each stage had a wall-clock budget (`--minutes`, split by the recipe's shares); its learning rate followed "
+          "the larger of its step and time fractions, so every stage finished its cosine decay when its time was "
+          "up. Last loss: the mean over the stage's last 10 steps (not comparable between recipes with other batch "
+          "sizes or models).\n")
     a("AdamW (weight decay 0.01), warm-up then cosine decay, gradient clipping 1.0, exported weights are the EMA "
       "of the training weights. Losses: `unclip/train/runs/<name>/losses.jsonl`.\n")
     a("## Evaluation\n")
     a(f"Command: `{res['command']}` on the {res['n_val']} held-out val images ({res['seconds'] / 60:.0f} min, "
-      f"{res['threads']} thread(s), same machine). Embedding-space metrics use the bundle's own CLIP image "
+      f"{res['threads']} thread(s), {'the training kit' + chr(39) + 's CPU machine' if on_gpu else 'same machine'}). Embedding-space metrics use the bundle's own CLIP image "
       "embeddings (L2-normalised); generated samples are the decoder's "
       f"{man['image']['size']} px outputs from {g['samples']} val captions (each val caption used in turn), "
       f"diffusion prior {g['prior_steps']} DDIM steps (η = {g.get('prior_eta', 0.0)}, guidance {g['prior_guidance']}), "
@@ -156,8 +172,9 @@ def write(bdir, res):
     a("- Data biases: 418 training images, mostly COVID-19 (other pneumonias, 'No Finding' rare), mostly adults, "
       "more men than women, sex unknown for about 11 %; images were taken from publications (figures, resized, "
       "JPEG), not from scanners. No ethnicity is recorded, so no subgroup by ethnicity can be audited.")
-    a("- Small model and small data: CLIP retrieval and the probes are weak; the priors have seen at most a few "
-      "thousand embeddings. Memorisation was checked only against the training images at the decoder size.")
+    a("- Small model and small data: CLIP retrieval and the probes are weak; the priors learn from the embeddings of "
+      "418 training images (and their augmented copies) only. Memorisation was checked only against the training "
+      "images at the decoder size.")
     a("- Every synthetic image must keep the provenance watermark and DICOM marks that `augment` adds; never use "
       "the outputs as real patient data.")
     text = "\n".join(L) + "\n"

@@ -141,6 +141,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--card", action="store_true", help="write the numbers into the bundle's MODEL_CARD.md")
+    ap.add_argument("--save-samples", default=None, metavar="FILE",
+                    help="also save the generated samples and their captions (for compare.py)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.time()
@@ -207,6 +209,11 @@ def main(argv=None):
         print(f"generated {min(n, b + args.batch)}/{n} ({time.time() - tg:.0f} s)", flush=True)
     gen = torch.cat(gen)
     gen_s = time.time() - tg
+    if args.save_samples:
+        os.makedirs(os.path.dirname(os.path.abspath(args.save_samples)), exist_ok=True)
+        torch.save({"bundle": man["name"], "images": gen, "captions": gcaps, "seed": args.seed},
+                   args.save_samples + ".tmp")
+        os.replace(args.save_samples + ".tmp", args.save_samples)
     with torch.no_grad():
         zi_g = R.encode_image(M, gen)
         zt_g = R.encode_text(M, gcaps)["embed"]

@@ -1,0 +1,88 @@
+"""Compare the generated samples of several bundles in each other's CLIP image spaces.
+
+eval.py measures a bundle's samples in the bundle's own CLIP space, so its Fréchet distances and
+precision/recall of two bundles are not on one scale. This script takes the samples that
+``eval.py --save-samples FILE`` saved for each bundle and measures every sample set against the
+val images in the image encoder of every bundle (same metrics as eval.py: Fréchet distance of the
+L2-normalised embeddings, with the train-vs-val floor, and precision/recall/density/coverage, k = 5).
+A bundle whose samples are closer to val in every space is better in a way that does not depend on
+its own encoder.
+
+    /usr/bin/python3 unclip/train/compare.py --bundle unclip/bundles/cxr-base --samples runs/compare/cxr-base.pt \\
+        --bundle OLD_BUNDLE --samples runs/compare/OLD.pt --out unclip/train/runs/compare/compare.json
+"""
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import data  # noqa: E402
+import eval as ev  # noqa: E402
+import export  # noqa: E402
+import reference as R  # noqa: E402
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bundle", action="append", required=True, help="bundle folder (repeat, with --samples)")
+    ap.add_argument("--samples", action="append", required=True, help="eval.py --save-samples file of that bundle")
+    ap.add_argument("--data", default=data.DEFAULT_ROOT)
+    ap.add_argument("--out", default=None, help="JSON results (default: print only)")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    if len(args.bundle) != len(args.samples):
+        ap.error("give one --samples file per --bundle")
+    torch.set_num_threads(args.threads)
+    names, sets = [], []
+    for b, s in zip(args.bundle, args.samples):
+        d = torch.load(s, map_location="cpu")
+        names.append(os.path.basename(os.path.abspath(b)))
+        sets.append(d["images"])
+    res = {"bundles": names, "samples": [int(x.shape[0]) for x in sets], "spaces": {}}
+    for b, space in zip(args.bundle, names):
+        bdir = os.path.abspath(b)
+        _, ms = export.load_torch(bdir)
+        M = R.Models.from_bundle(bdir, ms)
+        S = M.manifest["image"]["size"]
+        sizes = tuple(sorted({S, M.manifest["image"]["clip_size"]} |
+                             {u["out_size"] for u in M.manifest["components"].get("upsamplers", [])}))
+        train = data.load_split(args.data, "train", sizes)
+        val = data.load_split(args.data, "val", sizes)
+        with torch.no_grad():
+            z_tr = F.normalize(R.encode_image(M, train["images"][S]), dim=-1)
+            z_va = F.normalize(R.encode_image(M, val["images"][S]), dim=-1)
+            r = {"fd_train_vs_val_floor": ev.frechet(z_tr, z_va), "prdc_train_vs_val": ev.prdc(z_va, z_tr, 5)}
+            for name, x in zip(names, sets):
+                z = F.normalize(R.encode_image(M, x), dim=-1)
+                r[name] = {"fd_generated_vs_val": ev.frechet(z, z_va), "prdc_generated_vs_val": ev.prdc(z_va, z, 5)}
+        res["spaces"][space] = r
+        print(f"space of {space}: " + json.dumps(r), flush=True)
+    print(table(res))
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out + ".tmp", "w") as fh:
+            json.dump(res, fh, indent=1)
+        os.replace(args.out + ".tmp", args.out)
+
+
+def table(res):
+    """The results as a Markdown table: one row per (space, samples)."""
+    rows = ["| CLIP space of | samples of | Fréchet distance to val (floor) | precision | recall | density | coverage |",
+            "|---|---|---|---|---|---|---|"]
+    for space, r in res["spaces"].items():
+        for name in res["bundles"]:
+            g = r[name]
+            p = g["prdc_generated_vs_val"]
+            rows.append(f"| {space} | {name} | {g['fd_generated_vs_val']:.3f} ({r['fd_train_vs_val_floor']:.3f}) | "
+                        f"{p['precision']:.3f} | {p['recall']:.3f} | {p['density']:.3f} | {p['coverage']:.3f} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    main()
