@@ -34,7 +34,8 @@ type Result struct {
 	// SymbolErrors and BitErrors are the errors the code corrected (erased bytes included).
 	SymbolErrors int `json:"corrected_symbols"`
 	BitErrors    int `json:"corrected_bits"`
-	// Score is the pilot's correlation peak in standard deviations of its null distribution.
+	// Score is the pilot's correlation peak divided by its null standard deviation over
+	// random keys (see Detect).
 	Score float64 `json:"score"`
 	// FalsePositive bounds the probability that an unmarked image (or one marked with
 	// another key) scores as high. It joins two bounds (weighted Bonferroni, 97 % of the
@@ -84,7 +85,7 @@ func Detect(img *Gray, key Key) (Result, error) {
 		cf, cw, ch := halve(field, fw, fh)
 		var coarse []candidate
 		for _, r := range scaleGrid(coarseStep) {
-			coarse = append(coarse, dc.search(cf, cw, ch, r))
+			coarse = append(coarse, dc.search(cf, cw, ch, r, g.foldHighPass()))
 		}
 		sort.Slice(coarse, func(i, j int) bool { return math.Abs(coarse[i].z) > math.Abs(coarse[j].z) })
 		seen := map[int]bool{}
@@ -95,7 +96,7 @@ func Detect(img *Gray, key Key) (Result, error) {
 					continue
 				}
 				seen[j] = true
-				cands = append(cands, df.search(field, fw, fh, math.Exp(float64(j)*fineStep)))
+				cands = append(cands, df.search(field, fw, fh, math.Exp(float64(j)*fineStep), g.foldHighPass()))
 			}
 		}
 	}
@@ -106,7 +107,7 @@ func Detect(img *Gray, key Key) (Result, error) {
 	res.Orientation = orientationNames[best.d]
 	res.Scale = best.r
 	res.Inverted = best.z < 0
-	pPilot := math.Min(1, tests*gaussTail(math.Abs(best.z)))
+	pPilot := math.Min(1, tests*math.Exp(-best.z*best.z/2)) // Hoeffding, per test and sign
 	d := df
 
 	var dec *decodeResult
@@ -184,9 +185,6 @@ func halve(f []float32, w, h int) ([]float32, int, int) {
 	return out, hw, hh
 }
 
-// gaussTail is P(Z > z) for a standard normal Z.
-func gaussTail(z float64) float64 { return 0.5 * math.Erfc(z/math.Sqrt2) }
-
 // whitenedField resamples img to the working grid of geometry g (the region workRegion
 // says), removes the local mean and divides
 // by the local deviation, clipped to ±3. Brightness, contrast and the host image's smooth
@@ -257,7 +255,7 @@ func normalisedField(v []float32, fw, fh int) (field, inv []float32) {
 // cellStats folds a working-grid field whose first sample is at (ox, oy) of the embedding's
 // grid, at the embedding's own alignment (bin = sample mod tileBins), and returns, for each
 // cell, the detector's statistic: the whitened fold summed over the cell's bilinear footprint.
-func cellStats(field []float32, fw, fh, ox, oy int) []float64 {
+func cellStats(field []float32, fw, fh, ox, oy, hp int) []float64 {
 	const n = tileBins
 	sum := make([]float64, n*n)
 	cnt := make([]float64, n*n)
@@ -269,12 +267,18 @@ func cellStats(field []float32, fw, fh, ox, oy int) []float64 {
 			cnt[b]++
 		}
 	}
+	mean := 0.0
 	for i := range sum {
 		if cnt[i] > 0 {
 			sum[i] /= cnt[i]
 		}
+		mean += sum[i]
 	}
-	return footprints(cyclicHighPass(sum))
+	mean /= float64(len(sum))
+	for i := range sum {
+		sum[i] -= mean
+	}
+	return footprints(cyclicHighPass(sum, n, hp))
 }
 
 // footprints sums a whitened tile over each cell's bilinear footprint.
@@ -307,85 +311,98 @@ type candidate struct {
 }
 
 // detector holds the key's templates and FFT scratch space for one tile size.
+//
+// The null distribution is taken over keys, not images: for a fixed image (any image,
+// periodic structures included) and a random key, the pilot correlation at any shift and
+// orientation is a sum over the pilot cells of independent random signs times what the
+// fold holds at those cells, Σ σ_c·G(c), because the template is linear in the pilot
+// signs. Hoeffding's inequality bounds its tail by exp(−z²/2) with z = corr/√(Σ G(c)²),
+// which the detector computes at every shift and orientation with two more FFTs.
 type detector struct {
 	n      int
 	lay    *layout
 	fft    *fourier.CmplxFFT
-	pilotF [8][]complex128 // conjugated spectra of the whitened pilot in each orientation
+	pilotF [8][]complex128 // conjugated spectra of the pilot template in each orientation
+	maskF  [8][]complex128 // conjugated spectra of the pilot cells' positions in each orientation
+	cellF  []complex128    // conjugated spectrum of one cell's template
 	perm   [8][]int
 	buf    []complex128
 	col    []complex128
 	colOut []complex128
 	prod   []complex128
+	g2     []complex128
 	corr   []float64
-	sqBuf  []float64
+	vars   []float64
 	bx, by []int
-	tx, ty []int
-	acc    [3][]float64 // fold, decoy 1, decoy 2
+	sum    []float64
 	cnt    []float64
 }
 
 // newDetector makes a detector for tiles of n bins (tileBins, or tileBins/2 for the coarse
-// search, whose pilot is the 2×2 mean of the full one).
+// search, whose templates are 2×2 sums of the full ones).
 func newDetector(lay *layout, n int) *detector {
 	d := &detector{n: n, lay: lay, fft: fourier.NewCmplxFFT(n),
 		buf: make([]complex128, n*n), col: make([]complex128, n), colOut: make([]complex128, n),
-		prod: make([]complex128, n*n), corr: make([]float64, 8*n*n), sqBuf: make([]float64, 2*8*n*n),
-		cnt: make([]float64, n*n)}
-	for i := range d.acc {
-		d.acc[i] = make([]float64, n*n)
-	}
+		prod: make([]complex128, n*n), g2: make([]complex128, n*n), corr: make([]float64, 8*n*n),
+		vars: make([]float64, 8*n*n), sum: make([]float64, n*n), cnt: make([]float64, n*n)}
 	cells := make([]float64, tileCells*tileCells)
 	for _, c := range lay.pilotCells {
 		cells[c] = lay.sign[c]
 	}
-	pilot := cyclicHighPass(renderTile(cells))
-	if n != tileBins {
-		f := tileBins / n
-		small := make([]float64, n*n)
-		for y := 0; y < tileBins; y++ {
-			for x := 0; x < tileBins; x++ {
-				small[(y/f)*n+x/f] += pilot[y*tileBins+x]
-			}
-		}
-		pilot = small
-	}
-	normalise(pilot)
+	pilot := shrinkTile(renderTile(cells), n)
+	one := make([]float64, tileCells*tileCells)
+	one[0] = 1
+	d.cellF = d.spectrum(shrinkTile(renderTile(one), n))
+	per := n / tileCells // bins per cell
 	for o := 0; o < 8; o++ {
 		d.perm[o] = dihedral(o, n)
-		t := make([]complex128, n*n)
+		t := make([]float64, n*n)
 		for i, v := range pilot {
-			t[d.perm[o][i]] = complex(v, 0)
+			t[d.perm[o][i]] = v
 		}
-		d.fft2(t, false)
-		for i := range t {
-			t[i] = complex(real(t[i]), -imag(t[i]))
+		d.pilotF[o] = d.spectrum(t)
+		// A cell's template is one kernel, symmetric about the cell's centre, so the oriented
+		// template is the same kernel at the oriented cells' positions.
+		cp := dihedral(o, tileCells)
+		m := make([]float64, n*n)
+		for _, c := range lay.pilotCells {
+			oc := cp[c]
+			m[(oc/tileCells)*per*n+(oc%tileCells)*per] = 1
 		}
-		d.pilotF[o] = t
+		d.maskF[o] = d.spectrum(m)
 	}
 	return d
 }
 
-func normalise(v []float64) {
-	m := 0.0
-	for _, x := range v {
-		m += x
+// shrinkTile sums a full-resolution tile into n×n bins.
+func shrinkTile(t []float64, n int) []float64 {
+	if n == tileBins {
+		return t
 	}
-	m /= float64(len(v))
-	s := 0.0
-	for i := range v {
-		v[i] -= m
-		s += v[i] * v[i]
-	}
-	s = math.Sqrt(s)
-	if s > 0 {
-		for i := range v {
-			v[i] /= s
+	f := tileBins / n
+	small := make([]float64, n*n)
+	for y := 0; y < tileBins; y++ {
+		for x := 0; x < tileBins; x++ {
+			small[(y/f)*n+x/f] += t[y*tileBins+x]
 		}
 	}
+	return small
 }
 
-// fft2 transforms an n×n array in place (rows, then columns).
+// spectrum is the conjugated 2-D spectrum of an n×n array.
+func (d *detector) spectrum(v []float64) []complex128 {
+	t := make([]complex128, len(v))
+	for i, x := range v {
+		t[i] = complex(x, 0)
+	}
+	d.fft2(t, false)
+	for i := range t {
+		t[i] = complex(real(t[i]), -imag(t[i]))
+	}
+	return t
+}
+
+// fft2 transforms an n×n array in place (rows, then columns); the inverse is not scaled.
 func (d *detector) fft2(a []complex128, inverse bool) {
 	n := d.n
 	tr := d.fft.Coefficients
@@ -408,126 +425,108 @@ func (d *detector) fft2(a []complex128, inverse bool) {
 }
 
 // fold averages the field into one tile of bins at cell scale r (working samples per bin,
-// nearest bin, about the field's centre). It also makes two decoy folds in which every
-// tile enters with a pseudo-random sign: they have the fold's noise statistics but no
-// coherent mark, and calibrate the null distribution of the pilot correlation.
-func (d *detector) fold(f []float32, fw, fh int, r float64) (fold []float64, decoys [2][]float64) {
+// nearest bin, about the field's centre), less its mean and, with hp > 0, its cyclic local
+// mean over (2·hp+1)² bins of a full tile (see geometry.foldHighPass).
+func (d *detector) fold(f []float32, fw, fh int, r float64, hp int) []float64 {
 	n := d.n
 	if cap(d.bx) < fw {
-		d.bx, d.tx = make([]int, fw), make([]int, fw)
+		d.bx = make([]int, fw)
 	}
 	if cap(d.by) < fh {
-		d.by, d.ty = make([]int, fh), make([]int, fh)
+		d.by = make([]int, fh)
 	}
-	bx, tx, by, ty := d.bx[:fw], d.tx[:fw], d.by[:fh], d.ty[:fh]
+	bx, by := d.bx[:fw], d.by[:fh]
 	for x := range bx {
 		b := int(math.Floor(float64(x-fw/2)/r + 0.5))
-		bx[x], tx[x] = (b%n+n)%n, int(math.Floor(float64(b)/float64(n)))
+		bx[x] = (b%n + n) % n
 	}
 	for y := range by {
 		b := int(math.Floor(float64(y-fh/2)/r + 0.5))
-		by[y], ty[y] = (b%n+n)%n*n, int(math.Floor(float64(b)/float64(n)))
+		by[y] = (b%n + n) % n * n
 	}
-	sum, d0, d1, cnt := d.acc[0], d.acc[1], d.acc[2], d.cnt
+	sum, cnt := d.sum, d.cnt
 	clear(sum)
-	clear(d0)
-	clear(d1)
 	clear(cnt)
 	for y := 0; y < fh; y++ {
 		row := f[y*fw : (y+1)*fw]
 		ro := by[y]
 		for x, v := range row {
 			i := ro + bx[x]
-			fv := float64(v)
-			sum[i] += fv
+			sum[i] += float64(v)
 			cnt[i]++
-			h := tileSignHash(tx[x], ty[y])
-			if h&1 == 1 {
-				d0[i] -= fv
-			} else {
-				d0[i] += fv
-			}
-			if h&2 == 2 {
-				d1[i] -= fv
-			} else {
-				d1[i] += fv
-			}
 		}
 	}
-	norm := func(s []float64) []float64 {
-		out := make([]float64, n*n)
-		mean := 0.0
-		for i := range out {
-			if cnt[i] > 0 {
-				out[i] = s[i] / cnt[i]
-			}
-			mean += out[i]
+	out := make([]float64, n*n)
+	mean := 0.0
+	for i := range out {
+		if cnt[i] > 0 {
+			out[i] = sum[i] / cnt[i]
 		}
-		mean /= float64(n * n)
-		for i := range out {
-			out[i] -= mean
-		}
-		return out
+		mean += out[i]
 	}
-	return norm(sum), [2][]float64{norm(d0), norm(d1)}
-}
-
-// tileSignHash gives two pseudo-random bits for tile (tx, ty), the same for every key.
-func tileSignHash(tx, ty int) uint64 {
-	h := uint64(tx)*0x9e3779b97f4a7c15 ^ uint64(ty)*0xc2b2ae3d27d4eb4f
-	h ^= h >> 29
-	h *= 0xbf58476d1ce4e5b9
-	h ^= h >> 32
-	return h
+	mean /= float64(n * n)
+	for i := range out {
+		out[i] -= mean
+	}
+	return cyclicHighPass(out, n, hp*n/tileBins)
 }
 
 // search folds at scale r and correlates the tile with the pilot in all 8 orientations and
-// all cyclic shifts; it returns the strongest match in units of the null spread.
-func (d *detector) search(f []float32, fw, fh int, r float64) candidate {
+// all cyclic shifts; it returns the strongest match in units of its null deviation over keys.
+func (d *detector) search(f []float32, fw, fh int, r float64, hp int) candidate {
 	n := d.n
-	fold, decoys := d.fold(f, fw, fh, r)
-	// Null spread from the decoys: the pilot correlation's spread where the mark cannot add up.
-	// Two orientations of each decoy give 2·n² samples of the null, plenty for a median.
-	d.correlate(decoys[0], 2)
-	v0 := medianSquare(d.corr[:2*n*n], d.sqBuf)
-	d.correlate(decoys[1], 2)
-	v1 := medianSquare(d.corr[:2*n*n], d.sqBuf)
-	sd := math.Sqrt((v0 + v1) / 2 / 0.45493642311957283) // median of χ²(1)
+	nn := n * n
+	fold := d.fold(f, fw, fh, r, hp)
 	best := candidate{r: r, fold: fold}
-	d.correlate(fold, 8)
-	// The fold's own spread over all shifts and orientations: larger than the decoys' when
-	// the image has structure that repeats with the tile's period (the decoys cancel it).
-	sd = math.Max(sd, math.Sqrt(medianSquare(d.corr, d.sqBuf)/0.45493642311957283))
-	if sd == 0 {
-		return best
-	}
+	d.scores(fold)
 	for i, v := range d.corr {
-		if z := v / sd; math.Abs(z) > math.Abs(best.z) {
-			o, s := i/(n*n), i%(n*n)
+		q := d.vars[i]
+		if q <= 1e-12 {
+			continue
+		}
+		if z := v / math.Sqrt(q); math.Abs(z) > math.Abs(best.z) {
+			o, s := i/nn, i%nn
 			best.z, best.d, best.sx, best.sy = z, o, s%n, s/n
 		}
 	}
 	return best
 }
 
-// correlate fills d.corr with the circular correlation of a tile with the pilot in the first
-// no of the 8 orientations.
-func (d *detector) correlate(tile []float64, no int) {
-	n := d.n
-	for i, v := range tile {
+// scores fills d.corr with the pilot correlation of a fold at every orientation and shift
+// (index o·n² + sy·n + sx) and d.vars with its null variance over keys there.
+func (d *detector) scores(fold []float64) {
+	nn := d.n * d.n
+	for i, v := range fold {
 		d.buf[i] = complex(v, 0)
 	}
 	d.fft2(d.buf, false)
-	for o := 0; o < no; o++ {
-		p := d.pilotF[o]
-		for i := range d.prod {
-			d.prod[i] = d.buf[i] * p[i]
-		}
-		d.fft2(d.prod, true)
-		c := d.corr[o*n*n : (o+1)*n*n]
-		for i := range c {
-			c[i] = real(d.prod[i])
-		}
+	// G: the fold correlated with one cell's template; its squares summed over the pilot
+	// cells' positions give each shift's null variance.
+	for i := range d.g2 {
+		d.g2[i] = d.buf[i] * d.cellF[i]
+	}
+	d.fft2(d.g2, true)
+	scale := 1 / float64(nn)
+	for i, v := range d.g2 {
+		g := real(v) * scale
+		d.g2[i] = complex(g*g, 0)
+	}
+	d.fft2(d.g2, false)
+	for o := 0; o < 8; o++ {
+		d.inverseProduct(d.buf, d.pilotF[o], d.corr[o*nn:(o+1)*nn])
+		d.inverseProduct(d.g2, d.maskF[o], d.vars[o*nn:(o+1)*nn])
+	}
+}
+
+// inverseProduct writes the real part of the scaled inverse transform of a·b into out.
+func (d *detector) inverseProduct(a, b []complex128, out []float64) {
+	for i := range d.prod {
+		d.prod[i] = a[i] * b[i]
+	}
+	d.fft2(d.prod, true)
+	scale := 1 / float64(len(d.prod))
+	for i := range out {
+		out[i] = real(d.prod[i]) * scale
 	}
 }
 
@@ -543,7 +542,7 @@ func (d *detector) softBits(c candidate) []float64 {
 		x, y := j%n, j/n
 		h[i] = c.fold[((y+c.sy)%n)*n+(x+c.sx)%n]
 	}
-	resp := footprints(cyclicHighPass(h))
+	resp := footprints(h)
 	pol := 1.0
 	if c.z < 0 {
 		pol = -1

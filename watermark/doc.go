@@ -9,19 +9,21 @@
 // CRC-16; github.com/vivint/infectious, which corrects errors, not only erasures), decoded
 // from soft cell values by an ordered-statistics search over the code's binary image when
 // byte-wise decoding fails (osd.go: no Go library decodes a binary code from soft values). Its strength
-// follows an SSIM model of the local mean and variance, capped by a PSNR target; the embedder
+// follows a flattened SSIM model of the local mean and variance, capped by PSNR and by the
+// SSIM measured on the result; the embedder
 // runs the detector's own model to give every cell the same margin over the host image
 // (informed embedding) and quantises with error diffusion. The detector folds the image
 // modulo the tile period at a searched scale, finds the pilot in all 8 orientations and all
 // shifts by FFT (gonum), and reports present/absent with a false-positive probability from
-// the null distributions of its statistics (pilot: decoy folds, Bonferroni over the whole
-// search; code: the share of random words that decode, combined with the pilot's), the
+// the null distributions of its statistics (pilot: over random keys, which holds for any
+// image, by Hoeffding's inequality and Bonferroni over the whole search; code: the share of
+// random words that decode, combined with the pilot's), the
 // payload when the code decodes it, and the corrected errors. An unmarked or destroyed image
 // yields "absent" and no payload.
 //
 // The package works on pixel arrays only (Gray); package wmfile reads and writes files.
 // Resampling, folding and the SSIM strength model are written here because they are specific
 // to the scheme (float area averages of values and their squares in one pass, folds with
-// decoys); codes and FFTs come from libraries. Everything is deterministic for a given key.
+// a template-linear null); codes and FFTs come from libraries. Everything is deterministic for a given key.
 // See docs/watermark.md for the design, the threat model and measured robustness.
 package watermark

@@ -11,9 +11,17 @@ const (
 	MaxSide = 4096
 )
 
-// ssimBudget is the mean SSIM loss the mark may cause (SSIM stays at or above 1 − ssimBudget
-// before rounding).
-const ssimBudget = 0.014
+// ssimBudget is the mean SSIM loss the perceptual model lets the mark cause. The model
+// overestimates the loss by about two on small radiographs, so the budget aims below the
+// floor of 0.99 and the SSIM measured on the result (ssimTarget) sets the final strength.
+const ssimBudget = 0.022
+
+// ampExponent shapes the mark's local amplitude as the perceptual amplitude (see EmbedWith)
+// raised to this power: 1 would put the mark wherever the image hides it best, 0 would
+// spread it evenly, which is what detection after noise, JPEG and resampling prefers. The
+// half-way value kept the most attacks passing on the robustness suite at equal
+// invisibility (0.3, 0.5 and 0.7 measured).
+const ampExponent = 0.5
 
 // DefaultPSNR is the lowest peak signal-to-noise ratio, at the stored bit depth, that a
 // marked image may have; the mark's strength aims psnrHeadroom dB above it, and a result
@@ -80,17 +88,20 @@ func EmbedWith(img *Gray, key Key, p Payload, o Options) (*Gray, error) {
 	// contrast-structure term by about vm/(2σ²+C2) and, since it is smooth at the scale of
 	// the SSIM window, the luminance term by about m²/(2μ²+C1), where μ and σ² are the local
 	// mean and variance of the image and C1 = (0.01·peak)², C2 = (0.03·peak)². The amplitude
-	// A = 1/sqrt(1/(2σ²+C2) + 1/(2μ²+C1)) makes that loss the same everywhere, so the mark
-	// hides in texture and noise and stays faint in dark flat regions; the gain is the smaller
-	// of the PSNR target's and the SSIM budget's.
+	// A = 1/sqrt(1/(2σ²+C2) + 1/(2μ²+C1)) would make that loss the same everywhere (the
+	// mark hiding in texture and noise, faint in dark flat regions); the mark uses
+	// A^ampExponent, flatter, and the gain is the smaller of the PSNR target's and the SSIM
+	// budget's, the model's loss being mean(m²/A²).
 	peak := img.Max()
 	c1 := (0.01 * peak) * (0.01 * peak)
 	c2 := (0.03 * peak) * (0.03 * peak)
 	amp := make([]float32, len(sigma))
+	den := make([]float32, len(sigma))
 	for i, s := range sigma {
 		mu := float64(m1[i])
 		a2 := 1 / (1/(2*float64(s)*float64(s)+c2) + 1/(2*mu*mu+c1))
-		amp[i] = float32(math.Sqrt(a2))
+		amp[i] = float32(math.Pow(a2, ampExponent/2))
+		den[i] = float32(a2)
 	}
 	signs := lay.cellValues(bits)
 	uni := renderMark(amp, ww, wh, signs)
@@ -99,10 +110,10 @@ func EmbedWith(img *Gray, key Key, p Payload, o Options) (*Gray, error) {
 		return nil, fmt.Errorf("embed: mark has no energy")
 	}
 	gain := peak * math.Pow(10, -(psnr+psnrHeadroom)/20) / rms
-	// SSIM budget: mean of (gain·mark)²/(2σ²+C2) = gain²·mean(tile²) on the working grid.
+	// SSIM budget: the model's loss is gain²·mean(mark²/A²) on the working grid.
 	var p2 float64
 	for i, m := range uni {
-		p2 += float64(m) * float64(m) / float64(amp[i]) / float64(amp[i])
+		p2 += float64(m) * float64(m) / float64(den[i])
 	}
 	p2 /= float64(len(uni))
 	if p2 > 0 {
@@ -119,7 +130,7 @@ func EmbedWith(img *Gray, key Key, p Payload, o Options) (*Gray, error) {
 		uniRMS := math.Sqrt(meanSquare(uni))
 		for pass := 0; pass < closedLoopPasses; pass++ {
 			f, _, _ := whitenedField(out, geom)
-			got := cellStats(f, rw, rh, x0, y0)
+			got := cellStats(f, rw, rh, x0, y0, geom.foldHighPass())
 			short := 0
 			for c := range cells {
 				if signs[c]*got[c] < closedLoopMargin*gmed {
@@ -139,14 +150,25 @@ func EmbedWith(img *Gray, key Key, p Payload, o Options) (*Gray, error) {
 			out = quantiseMarked(img, renderMark(amp, ww, wh, cells), ww, wh, k, gain)
 		}
 	}
-	// Guarantee the PSNR floor.
+	// Guarantee the floors: SSIM measured on the result (the model above is conservative by
+	// about two on small radiographs, so its budget aims past the floor and the measurement
+	// pulls it back), then PSNR.
+	final := renderMark(amp, ww, wh, cells)
+	for try := 0; try < 4; try++ {
+		got, err := ssimEstimate(img, out)
+		if err != nil || got >= ssimTarget {
+			break
+		}
+		gain *= math.Sqrt((1-ssimTarget)/(1-got)) * 0.995
+		out = quantiseMarked(img, final, ww, wh, k, gain)
+	}
 	for try := 0; try < 4; try++ {
 		got, err := PSNR(img, out)
 		if err != nil || got >= psnr {
 			break
 		}
 		gain *= math.Pow(10, (got-psnr-0.1)/20)
-		out = quantiseMarked(img, renderMark(amp, ww, wh, cells), ww, wh, k, gain)
+		out = quantiseMarked(img, final, ww, wh, k, gain)
 	}
 	return out, nil
 }
@@ -300,10 +322,10 @@ func informedCells(mean, amp []float32, ww, wh int, geom geometry, signs []float
 			marked[i] = max(0, min(pk, mean[i]+f*m[i]))
 		}
 		field, _ := normalisedField(cropField(marked, ww, x0, y0, rw, rh), rw, rh)
-		return cellStats(field, rw, rh, x0, y0)
+		return cellStats(field, rw, rh, x0, y0, geom.foldHighPass())
 	}
 	field, _ := normalisedField(cropField(mean, ww, x0, y0, rw, rh), rw, rh)
-	host := cellStats(field, rw, rh, x0, y0)
+	host := cellStats(field, rw, rh, x0, y0, geom.foldHighPass())
 	v := append([]float64(nil), signs...)
 	r0 := total(v)
 	gs := make([]float32, nc)

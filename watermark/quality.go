@@ -23,6 +23,29 @@ func PSNR(a, b *Gray) (float64, error) {
 	return 10 * math.Log10(a.Max()*a.Max()/mse), nil
 }
 
+// ssimTarget is the lowest mean SSIM a marked image may have (the invisibility floor is
+// 0.99; the margin covers the estimate's sampling on large images).
+const ssimTarget = 0.9915
+
+// ssimExactPixels is the image size up to which ssimEstimate computes SSIM exactly;
+// ssimSampleWindows about how many windows it averages above.
+const (
+	ssimExactPixels   = 1 << 18
+	ssimSampleWindows = 1 << 15
+)
+
+// ssimEstimate is SSIM for images up to ssimExactPixels and, above, the mean over windows
+// on a strided grid (every stride-th row and column, about ssimSampleWindows windows: the
+// mean of SSIM values this close to 1 needs no more).
+func ssimEstimate(a, b *Gray) (float64, error) {
+	n := a.Width * a.Height
+	if n <= ssimExactPixels {
+		return SSIM(a, b)
+	}
+	stride := int(math.Ceil(math.Sqrt(float64(n) / ssimSampleWindows)))
+	return ssimStrided(a, b, stride)
+}
+
 // SSIM is the mean structural similarity (Wang et al. 2004: 11×11 Gaussian window σ=1.5,
 // K1=0.01, K2=0.03, dynamic range of a's bit depth) of b against a.
 func SSIM(a, b *Gray) (float64, error) {
@@ -93,4 +116,50 @@ func SSIM(a, b *Gray) (float64, error) {
 		total += ((2*ma[i]*mb[i] + c1) * (2*cov + c2)) / ((ma[i]*ma[i] + mb[i]*mb[i] + c1) * (va + vb + c2))
 	}
 	return total / float64(len(ma)), nil
+}
+
+// ssimStrided is SSIM's mean over the windows centred on every stride-th row and column.
+func ssimStrided(a, b *Gray, stride int) (float64, error) {
+	if a.Width != b.Width || a.Height != b.Height {
+		return 0, fmt.Errorf("ssim: sizes differ: %d×%d and %d×%d", a.Width, a.Height, b.Width, b.Height)
+	}
+	w, h := a.Width, a.Height
+	const r = 5
+	if w < 2*r+1 || h < 2*r+1 {
+		return 0, fmt.Errorf("ssim: image %d×%d is smaller than the 11×11 window", w, h)
+	}
+	var k [2*r + 1]float64
+	s := 0.0
+	for i := range k {
+		d := float64(i - r)
+		k[i] = math.Exp(-d * d / (2 * 1.5 * 1.5))
+		s += k[i]
+	}
+	for i := range k {
+		k[i] /= s
+	}
+	L := a.Max()
+	c1, c2 := (0.01*L)*(0.01*L), (0.03*L)*(0.03*L)
+	total, cnt := 0.0, 0
+	for cy := r; cy < h-r; cy += stride {
+		for cx := r; cx < w-r; cx += stride {
+			var ma, mb, saa, sbb, sab float64
+			for dy := -r; dy <= r; dy++ {
+				ra, rb := a.Pix[(cy+dy)*w:], b.Pix[(cy+dy)*w:]
+				for dx := -r; dx <= r; dx++ {
+					wt := k[dy+r] * k[dx+r]
+					va, vb := float64(ra[cx+dx]), float64(rb[cx+dx])
+					ma += wt * va
+					mb += wt * vb
+					saa += wt * va * va
+					sbb += wt * vb * vb
+					sab += wt * va * vb
+				}
+			}
+			va, vb, cov := saa-ma*ma, sbb-mb*mb, sab-ma*mb
+			total += ((2*ma*mb + c1) * (2*cov + c2)) / ((ma*ma + mb*mb + c1) * (va + vb + c2))
+			cnt++
+		}
+	}
+	return total / float64(cnt), nil
 }

@@ -37,6 +37,19 @@ func geometryFor(w, h int) geometry {
 	return geomLarge
 }
 
+// foldHighPass is the radius, in bins of a full tile, of the cyclic high-pass applied to
+// the fold before the pilot and the cells are read. The small geometry has only about 3.5
+// tiles along the short side, too few for the host image's low frequencies to average out
+// of the fold, so it removes them; the large geometry's 7 tiles average them out, and a
+// high-pass there would remove more of the mark than of the host (measured on the suite:
+// noise 2 % payload 18/23 without, 6–15/23 with radii 2–4).
+func (g geometry) foldHighPass() int {
+	if g == geomSmall {
+		return 3
+	}
+	return 0
+}
+
 // workShort is the working grid's short side; maxWorkLong the most the detector reads on
 // the long side (centred), so that a scale error drifts little across it.
 func (g geometry) workShort() int   { return int(g) * binsPerCell }
@@ -67,20 +80,31 @@ func binCell(b int) (int, float64) {
 	return (int(c) + tileCells) % tileCells, u - c
 }
 
-// cyclicHighPass subtracts the cyclic local mean: the detector's whitening filter on a tile.
-func cyclicHighPass(t []float64) []float64 {
+// cyclicHighPass subtracts the cyclic local mean over (2r+1)² bins from an n×n tile.
+func cyclicHighPass(t []float64, n, r int) []float64 {
 	out := make([]float64, len(t))
-	const n = tileBins
+	if r <= 0 {
+		copy(out, t)
+		return out
+	}
+	tmp := make([]float64, len(t))
+	inv := 1 / float64(2*r+1)
 	for y := 0; y < n; y++ {
 		for x := 0; x < n; x++ {
 			s := 0.0
-			r := hpRadius
-			for dy := -r; dy <= r; dy++ {
-				for dx := -r; dx <= r; dx++ {
-					s += t[((y+dy+n)%n)*n+(x+dx+n)%n]
-				}
+			for dx := -r; dx <= r; dx++ {
+				s += t[y*n+((x+dx)%n+n)%n]
 			}
-			out[y*n+x] = t[y*n+x] - s/float64((2*r+1)*(2*r+1))
+			tmp[y*n+x] = s * inv
+		}
+	}
+	for y := 0; y < n; y++ {
+		for x := 0; x < n; x++ {
+			s := 0.0
+			for dy := -r; dy <= r; dy++ {
+				s += tmp[(((y+dy)%n+n)%n)*n+x]
+			}
+			out[y*n+x] = t[y*n+x] - s*inv
 		}
 	}
 	return out
@@ -130,12 +154,3 @@ func median32(v []float32) float32 {
 	return c[len(c)/2]
 }
 
-// medianSquare is the median of the squares of v, from every other value.
-func medianSquare(v []float64, buf []float64) float64 {
-	c := buf[:0]
-	for i := 0; i < len(v); i += 2 {
-		c = append(c, v[i]*v[i])
-	}
-	slices.Sort(c)
-	return c[len(c)/2]
-}

@@ -364,8 +364,8 @@ var mustPass = map[string]bool{
 // expectation is met today (see docs/watermark.md for the targets not yet reached); a
 // lower count is a regression.
 var suiteFloor = map[string]int{
-	"jpeg-q90": 6, "jpeg-q75": 4, "jpeg-q50": 1, "rescale-x0.5": 6, "rescale-x0.25": 1,
-	"crop-75%": 5, "crop-50%": 4, "noise-2%": 2, "blur-1px": 6, "brightness+20%": 6,
+	"jpeg-q90": 6, "jpeg-q75": 6, "jpeg-q50": 1, "rescale-x0.5": 6, "rescale-x0.25": 1,
+	"crop-75%": 5, "crop-50%": 5, "noise-2%": 5, "blur-1px": 6, "brightness+20%": 6,
 	"brightness-20%": 5, "contrast+20%": 5, "window-level-8bit": 6,
 }
 
@@ -447,7 +447,7 @@ func TestFalsePositives(t *testing.T) {
 			maxScore = max(maxScore, r.Score)
 		}
 	}
-	t.Logf("%d unmarked real images × 8 orientations: highest score %.2fσ (threshold about 8.5σ)", len(imgs), maxScore)
+	t.Logf("%d unmarked real images × 8 orientations: highest score %.2fσ (threshold about 8.6σ)", len(imgs), maxScore)
 	// The wrong key finds nothing in marked images, attacked or not.
 	_, marked := testImages(t, 3)
 	for i, g := range marked {

@@ -1,0 +1,99 @@
+package watermark
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestNullOverKeys checks the identity behind the detector's null distribution: at every
+// shift and orientation the pilot correlation is Σ σ_c·G_c over the pilot cells, and the
+// variance the detector divides by is Σ G_c², where G_c is the fold correlated with cell c's
+// own (oriented) template. Both are computed here by brute force and compared.
+func TestNullOverKeys(t *testing.T) {
+	key := benchKey(t)
+	lay, err := newLayout(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{tileBins, tileBins / 2} {
+		t.Run(fmt.Sprintf("%dbins", n), func(t *testing.T) {
+			d := newDetector(lay, n)
+			rng := rand.New(rand.NewPCG(1, uint64(n)))
+			fold := make([]float64, n*n)
+			for i := range fold {
+				fold[i] = rng.NormFloat64()
+			}
+			d.scores(fold)
+			// Each pilot cell's template in the embedding orientation.
+			cellTpl := make(map[int][]float64)
+			for _, c := range lay.pilotCells {
+				one := make([]float64, tileCells*tileCells)
+				one[c] = 1
+				cellTpl[c] = shrinkTile(renderTile(one), n)
+			}
+			for _, o := range []int{0, 1, 3, 4, 5, 7} {
+				perm := dihedral(o, n)
+				for _, sh := range [][2]int{{0, 0}, {1, 0}, {3, 5}, {n - 1, n / 2}} {
+					var corr, vars float64
+					for _, c := range lay.pilotCells {
+						g := 0.0
+						for i, v := range cellTpl[c] {
+							j := perm[i]
+							x, y := j%n, j/n
+							g += v * fold[((y+sh[1])%n)*n+(x+sh[0])%n]
+						}
+						corr += lay.sign[c] * g
+						vars += g * g
+					}
+					idx := o*n*n + sh[1]*n + sh[0]
+					if math.Abs(d.corr[idx]-corr) > 1e-9*math.Max(1, math.Abs(corr)) {
+						t.Errorf("orientation %d shift %v: correlation %g, brute force %g", o, sh, d.corr[idx], corr)
+					}
+					if math.Abs(d.vars[idx]-vars) > 1e-9*math.Max(1, vars) {
+						t.Errorf("orientation %d shift %v: null variance %g, brute force %g", o, sh, d.vars[idx], vars)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestPeriodicHostNoFalsePositive: an unmarked image made of a pattern that repeats with
+// exactly the mark's tile period (the case a null estimated from the image's own noise gets
+// wrong) is not reported marked, whatever the key.
+func TestPeriodicHostNoFalsePositive(t *testing.T) {
+	const side = 224 // large geometry: one working sample per pixel, tile period 32 px
+	rng := rand.New(rand.NewPCG(7, 7))
+	period := make([]float64, tileBins*tileBins)
+	for i := range period {
+		period[i] = 40 * rng.NormFloat64()
+	}
+	img := NewGray(side, side, 8)
+	for y := 0; y < side; y++ {
+		for x := 0; x < side; x++ {
+			v := 128 + period[(y%tileBins)*tileBins+x%tileBins] + 3*rng.NormFloat64()
+			img.Pix[y*side+x] = uint16(max(0, min(255, math.Round(v))))
+		}
+	}
+	maxScore := 0.0
+	for k := 0; k < 12; k++ {
+		key, err := NewKey([]byte(fmt.Sprintf("periodic-host-key-%02d-0123456789", k)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Detect(img, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Present || r.Payload != nil {
+			t.Errorf("key %d: periodic unmarked image reported present (score %.1f, FP %.2g)", k, r.Score, r.FalsePositive)
+		}
+		maxScore = max(maxScore, r.Score)
+	}
+	t.Logf("periodic host, 12 keys: highest score %.2f", maxScore)
+	if maxScore > 7.5 {
+		t.Errorf("highest score %.2f is too close to the threshold for an unmarked image", maxScore)
+	}
+}
