@@ -153,4 +153,3 @@ func median32(v []float32) float32 {
 	slices.Sort(c)
 	return c[len(c)/2]
 }
-
