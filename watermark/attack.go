@@ -195,13 +195,15 @@ func Crop(g *Gray, x0, y0, w, h int) *Gray {
 	return out
 }
 
-// AddNoise adds Gaussian noise with standard deviation frac of the bit depth's range,
-// from a fixed seed.
+// AddNoise adds Gaussian noise with standard deviation frac of the image's value range
+// (largest minus smallest value, as for the 8-bit export), from a fixed seed, clipped to the
+// bit depth.
 func AddNoise(g *Gray, frac float64, seed uint64) *Gray {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	out := g.Clone()
 	m := g.Max()
-	sd := frac * m
+	lo, hi := fullRange(g)
+	sd := frac * math.Max(1, hi-lo)
 	for i, v := range g.Pix {
 		out.Pix[i] = uint16(math.Max(0, math.Min(m, math.Round(float64(v)+sd*rng.NormFloat64()))))
 	}
@@ -246,11 +248,13 @@ func Blur(g *Gray, sigma float64) *Gray {
 	return out
 }
 
-// Brightness adds frac of the bit depth's range to every value, with clipping.
+// Brightness adds frac of the image's value range (largest minus smallest value) to every
+// value, clipped to the bit depth.
 func Brightness(g *Gray, frac float64) *Gray {
 	out := g.Clone()
 	m := g.Max()
-	d := frac * m
+	lo, hi := fullRange(g)
+	d := frac * math.Max(1, hi-lo)
 	for i, v := range g.Pix {
 		out.Pix[i] = uint16(math.Max(0, math.Min(m, math.Round(float64(v)+d))))
 	}

@@ -22,7 +22,7 @@ const (
 	fineSpan      = 4      // fine steps on each side of a coarse peak
 	coarsePeaks   = 3      // coarse peaks refined
 	decodeTries   = 3      // candidates (best pilot peaks) at which the payload is decoded
-	pilotWeight   = 0.97   // share of the false-positive budget given to the pilot alone
+	pilotWeight   = 0.5    // share of the false-positive budget given to the pilot alone
 )
 
 // Result is what Detect finds.
@@ -38,11 +38,11 @@ type Result struct {
 	// random keys (see Detect).
 	Score float64 `json:"score"`
 	// FalsePositive bounds the probability that an unmarked image (or one marked with
-	// another key) scores as high. It joins two bounds (weighted Bonferroni, 97 % of the
-	// budget to the first): the pilot's Gaussian null over every searched scale,
-	// orientation and shift; and the product of that with the code's chance of decoding
-	// random bits with a matching CRC by the decoding attempt that succeeded (independent
-	// under the null).
+	// another key) scores as high. It joins two bounds (weighted Bonferroni, half of the
+	// budget to each): the pilot's null over random keys (Hoeffding) with Bonferroni over
+	// every searched scale, orientation and shift; and the product of that with the code's
+	// chance of decoding random bits with a matching CRC by the decoding attempt that
+	// succeeded (independent under the null).
 	FalsePositive float64 `json:"false_positive_probability"`
 	// Orientation is the operation that was applied to the marked image (rotate-90, ...).
 	Orientation string `json:"orientation"`
@@ -73,32 +73,11 @@ func Detect(img *Gray, key Key) (Result, error) {
 	}
 	res := Result{KeyID: key.ID(), FalsePositive: 1}
 
-	// For each geometry: a coarse search on a half-resolution field (one bin per cell), then
-	// a fine search around the best coarse scales. The false-positive bound counts every
-	// point of the fine grid over the whole scale range in both geometries, whether visited
-	// or not, so it holds whatever the coarse stage picked.
 	dc := newDetector(lay, tileBins/2)
 	df := newDetector(lay, tileBins)
 	var cands []candidate
 	for _, g := range geometries {
-		field, fw, fh := whitenedField(img, g)
-		cf, cw, ch := halve(field, fw, fh)
-		var coarse []candidate
-		for _, r := range scaleGrid(coarseStep) {
-			coarse = append(coarse, dc.search(cf, cw, ch, r, g.foldHighPass()))
-		}
-		sort.Slice(coarse, func(i, j int) bool { return math.Abs(coarse[i].z) > math.Abs(coarse[j].z) })
-		seen := map[int]bool{}
-		for _, c := range coarse[:min(coarsePeaks, len(coarse))] {
-			j0 := int(math.Round(math.Log(c.r) / fineStep))
-			for j := j0 - fineSpan; j <= j0+fineSpan; j++ {
-				if seen[j] {
-					continue
-				}
-				seen[j] = true
-				cands = append(cands, df.search(field, fw, fh, math.Exp(float64(j)*fineStep), g.foldHighPass()))
-			}
-		}
+		cands = append(cands, searchGeometry(img, g, dc, df)...)
 	}
 	sort.Slice(cands, func(i, j int) bool { return math.Abs(cands[i].z) > math.Abs(cands[j].z) })
 	best := cands[0]
@@ -137,7 +116,7 @@ func Detect(img *Gray, key Key) (Result, error) {
 	}
 	// Two statistics, each a valid bound on its own: the pilot's, and its product with the
 	// code's (independent under the null: P(U₁U₂ ≤ t) = t(1 − ln t)), joined by a weighted
-	// Bonferroni bound that gives the pilot most of the budget (P(p₁ ≤ w₁x or p₂ ≤ w₂x) ≤ x
+	// Bonferroni bound that gives each half of the budget (P(p₁ ≤ w₁x or p₂ ≤ w₂x) ≤ x
 	// for w₁ + w₂ = 1).
 	pCode := 1.0
 	if dec != nil {
@@ -151,6 +130,33 @@ func Detect(img *Gray, key Key) (Result, error) {
 		res.SymbolErrors, res.BitErrors = dec.symbolErrors, dec.bitErrors
 	}
 	return res, nil
+}
+
+// searchGeometry searches one geometry: a coarse search on a half-resolution field (one bin
+// per cell) over the whole scale range, then a fine search around the best coarse scales.
+// The false-positive bound counts every point of the fine grid over the whole scale range,
+// whether visited or not, so it holds whatever the coarse stage picked.
+func searchGeometry(img *Gray, g geometry, dc, df *detector) []candidate {
+	field, fw, fh := whitenedField(img, g)
+	cf, cw, ch := halve(field, fw, fh)
+	var coarse []candidate
+	for _, r := range scaleGrid(coarseStep) {
+		coarse = append(coarse, dc.search(cf, cw, ch, r, g.foldHighPass()))
+	}
+	sort.Slice(coarse, func(i, j int) bool { return math.Abs(coarse[i].z) > math.Abs(coarse[j].z) })
+	seen := map[int]bool{}
+	var cands []candidate
+	for _, c := range coarse[:min(coarsePeaks, len(coarse))] {
+		j0 := int(math.Round(math.Log(c.r) / fineStep))
+		for j := j0 - fineSpan; j <= j0+fineSpan; j++ {
+			if seen[j] {
+				continue
+			}
+			seen[j] = true
+			cands = append(cands, df.search(field, fw, fh, math.Exp(float64(j)*fineStep), g.foldHighPass()))
+		}
+	}
+	return cands
 }
 
 // productTail is P(U₁U₂ ≤ t) for independent uniform U₁, U₂.
