@@ -22,7 +22,7 @@ const (
 	fineSpan      = 4      // fine steps on each side of a coarse peak
 	coarsePeaks   = 3      // coarse peaks refined
 	decodeTries   = 3      // candidates (best pilot peaks) at which the payload is decoded
-	pilotWeight   = 0.5    // share of the false-positive budget given to the pilot alone
+	pilotWeight   = 0.1    // share of the false-positive budget given to the pilot alone
 )
 
 // Result is what Detect finds.

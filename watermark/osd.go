@@ -33,7 +33,7 @@ import (
 // suite).
 const (
 	osdMaxDistance   = 10
-	osdCombinedBound = 1e-3
+	osdCombinedBound = 1e-2
 	osdOrder3Span    = 24
 )
 
