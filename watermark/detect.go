@@ -80,8 +80,15 @@ func Detect(img *Gray, key Key) (Result, error) {
 		cands = append(cands, searchGeometry(img, g, dc, df)...)
 	}
 	sort.Slice(cands, func(i, j int) bool { return math.Abs(cands[i].z) > math.Abs(cands[j].z) })
+	nTry := min(decodeTries, len(cands))
+	for i := range cands[:nTry] {
+		cands[i] = refine(img, cands[i], df)
+	}
+	sort.Slice(cands[:nTry], func(i, j int) bool { return math.Abs(cands[i].z) > math.Abs(cands[j].z) })
 	best := cands[0]
-	tests := float64(len(geometries)*len(scaleGrid(fineStep))) * 8 * tileBins * tileBins * 2 // two-sided
+	// Every point of the fine grid in both geometries, and the refined reads (each a full
+	// search at scale 1), in 8 orientations, all shifts, two signs.
+	tests := float64(len(geometries)*len(scaleGrid(fineStep))+decodeTries) * 8 * tileBins * tileBins * 2
 	res.Score = math.Abs(best.z)
 	res.Orientation = orientationNames[best.d]
 	res.Scale = best.r
@@ -91,7 +98,7 @@ func Detect(img *Gray, key Key) (Result, error) {
 
 	var dec *decodeResult
 	tries := 0
-	for _, c := range cands[:min(decodeTries, len(cands))] {
+	for _, c := range cands[:nTry] {
 		tries++
 		r, err := cd.decode(d.softBits(c))
 		if err == nil {
@@ -105,7 +112,7 @@ func Detect(img *Gray, key Key) (Result, error) {
 		// osdCombinedBound): such a word alone is weak evidence, but it is independent of the
 		// pilot's (the scrambling word makes the data bits of an unmarked image uniform
 		// whatever the pilot found), so the two combine below.
-		for _, c := range cands[:min(decodeTries, len(cands))] {
+		for _, c := range cands[:nTry] {
 			if r, err := cd.decodeWithin(d.softBits(c), osdCombinedBound); err == nil {
 				r.falseProb += maxFalseDecodeProbability() // the full decode failed first
 				dec = &r
@@ -153,11 +160,39 @@ func searchGeometry(img *Gray, g geometry, dc, df *detector) []candidate {
 				continue
 			}
 			seen[j] = true
-			cands = append(cands, df.search(field, fw, fh, math.Exp(float64(j)*fineStep), g.foldHighPass()))
+			c := df.search(field, fw, fh, math.Exp(float64(j)*fineStep), g.foldHighPass())
+			c.g = g
+			cands = append(cands, c)
 		}
 	}
 	return cands
 }
+
+// refine resamples the image so that candidate c's cells are exactly binsPerCell samples
+// wide and searches again at scale 1: the fold's nearest-bin assignment blurs the tile when
+// the scale is not 1 (after a crop), and this read does not. It returns the better of the
+// two.
+func refine(img *Gray, c candidate, df *detector) candidate {
+	if math.Abs(math.Log(c.r)) < refineMin {
+		return c
+	}
+	g := c.g
+	k := float64(min(img.Width, img.Height)) / float64(g.workShort()) * c.r // pixels per sample
+	fw := max(1, int(math.Round(float64(img.Width)/k)))
+	fh := max(1, int(math.Round(float64(img.Height)/k)))
+	v, _ := resampleGray(img, fw, fh, false)
+	rw, rh := min(fw, g.maxWorkLong()), min(fh, g.maxWorkLong())
+	f, _ := normalisedField(cropField(v, fw, (fw-rw)/2, (fh-rh)/2, rw, rh), rw, rh)
+	rc := df.search(f, rw, rh, 1, g.foldHighPass())
+	if math.Abs(rc.z) <= math.Abs(c.z) {
+		return c
+	}
+	rc.g, rc.r = g, c.r
+	return rc
+}
+
+// refineMin is the smallest |ln r| at which refine resamples (below, the fold is exact enough).
+const refineMin = 0.03
 
 // productTail is P(U₁U₂ ≤ t) for independent uniform U₁, U₂.
 func productTail(t float64) float64 {
@@ -309,6 +344,7 @@ func footprints(hw []float64) []float64 {
 
 // candidate is the best pilot match at one scale.
 type candidate struct {
+	g      geometry
 	r      float64
 	d      int     // orientation
 	sx, sy int     // cyclic shift of the tile
