@@ -162,6 +162,67 @@ class ExportTest(unittest.TestCase):
         self.assertEqual(names, ["x_t", "t", "image_embed", "text_hidden", "tokens", "drop_image", "drop_text"])
 
 
+class GPUPathTest(unittest.TestCase):
+    """The pieces of the GPU workflow, run on the CPU: compact cache, time budgets, mirror files."""
+
+    def test_compact_cache_round_trip(self):
+        g = torch.Generator().manual_seed(0)
+        split = {"images": {8: torch.rand(3, 1, 8, 8, generator=g) * 2 - 1,
+                            16: torch.rand(3, 1, 16, 16, generator=g) * 2 - 1},
+                 "meta": [{"file": f"f{i}"} for i in range(3)], "captions": ["a", "b", "c"]}
+        with tempfile.TemporaryDirectory() as d:
+            for name in ("c.pt", "c.pt.gz"):
+                p = os.path.join(d, name)
+                data.write_compact(split, p, exact=(8,), coded=(16,), extra={"bpe_merges": [("a", "b")]})
+                back = data.read_compact(p)
+                self.assertTrue(torch.equal(back["images"][8], split["images"][8]))
+                self.assertLessEqual(float((back["images"][16] - split["images"][16]).abs().max()), 1 / 255 + 1e-6)
+                self.assertEqual(back["captions"], split["captions"])
+                self.assertEqual(back["bpe_merges"], [("a", "b")])
+                self.assertNotIn("coded", back)
+
+    def test_time_budget_ends_stage_with_decayed_lr(self):
+        with tempfile.TemporaryDirectory() as d:
+            old = data.RUNS
+            data.RUNS = d
+            try:
+                run = train.Run("budget", dict(ema=0.9, ckpt_secs=1e9), 0, torch.device("cpu"), log=lambda m: None,
+                                budget={"clip": 0.5})
+                m = torch.nn.Linear(4, 1)
+                ck = run.train("clip", m, lambda g, B: (m(torch.randn(B, 4, generator=g)) ** 2).mean(),
+                               10 ** 7, 1e-3, 8)
+                run.loss_log.close()
+            finally:
+                data.RUNS = old
+            self.assertTrue(ck["done"])
+            self.assertLess(ck["step"], 10 ** 7)
+            self.assertGreater(ck["step"], 0)
+            self.assertGreaterEqual(ck["elapsed"], 0.5)
+            # the schedule reached its floor (0.1 of the base rate) when the time was up
+            self.assertAlmostEqual(ck["opt"]["param_groups"][0]["lr"], 1e-4, delta=2e-5)
+
+    def test_mirror_parts_round_trip(self):
+        cfg, ms = tiny.build_tiny_models(0)
+        with tempfile.TemporaryDirectory() as d:
+            mdir = os.path.join(d, "mirror")
+            old = train.MIRROR_MAX
+            train.MIRROR_MAX = 20_000  # force several parts per group
+            try:
+                mir = train.Mirror(mdir, os.path.join(d, "losses.jsonl"))
+                stages = {"clip": ms["clip"], "prior": ms["prior"], "ar_prior": ms["ar_prior"],
+                          "decoder": ms["decoder"], "upsampler": ms["upsamplers"][0]}
+                for st, m in stages.items():
+                    mir.stage(st, m.state_dict(), 7, True)
+            finally:
+                train.MIRROR_MAX = old
+            self.assertGreater(len([f for f in os.listdir(mdir) if f.startswith("decoder.pt.part")]), 1)
+            got = train.read_mirror(mdir)
+            for st, m in stages.items():
+                self.assertEqual(got[st]["step"], 7)
+                for k, v in m.state_dict().items():
+                    self.assertTrue(torch.equal(got[st]["ema"][k], v), f"{st}.{k}")
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     unittest.main()
