@@ -9,8 +9,9 @@ A bundle whose samples are closer to val in every space is better in a way that 
 its own encoder. With --nearest DIR it also writes, per bundle, the 8 samples closest to a training
 image (pixels at the decoder size) above those training images: DIR/nearest_<bundle>.png.
 
-    /usr/bin/python3 unclip/train/compare.py --bundle unclip/bundles/cxr-base --samples runs/compare/cxr-base.pt \\
-        --bundle OLD_BUNDLE --samples runs/compare/OLD.pt --out unclip/train/runs/compare/compare.json
+    /usr/bin/python3 unclip/train/compare.py --bundle NEW_BUNDLE --samples unclip/train/runs/compare/new.pt \\
+        --bundle unclip/bundles/cxr-tiny --samples unclip/train/runs/compare/cxr-tiny.pt \\
+        --out unclip/train/runs/compare/compare.json
 """
 import argparse
 import json

@@ -3,9 +3,9 @@
 # and neither pydicom nor the data: it trains from the cache that
 #   /usr/bin/python3 unclip/train/train.py --gpu --prepare-cache .devdata/cxr_train.pt.gz
 # wrote, with a wall-clock budget of MINUTES for all stages, and writes every stage's EMA weights,
-# the run's metadata, the losses and the log into $OUT (files of at most 15 MB). Back on the
+# the run's metadata, the losses and the log into $OUT (files of at most 16 MB). Back on the
 # training kit's machine the bundle is exported with Debian's PyTorch:
-#   /usr/bin/python3 unclip/train/train.py --gpu --import OUTDIR --out unclip/bundles/cxr-base
+#   /usr/bin/python3 unclip/train/train.py --gpu --import OUTDIR --out unclip/train/runs/gpu/cxr-base
 # Environment: OUT (required), PY (python3), CACHE (.devdata/cxr_train.pt.gz), MINUTES (6.3),
 # LIMIT_S (hard stop in seconds, 500). Extra arguments go to train.py.
 set -uo pipefail

@@ -8,19 +8,19 @@ Losses go to ``runs/<name>/losses.jsonl``.
 
     /usr/bin/python3 unclip/train/train.py                 # default CPU recipe -> unclip/bundles/cxr-tiny
     /usr/bin/python3 unclip/train/train.py --quick --out unclip/train/runs/quick-bundle   # about a minute
-    /usr/bin/python3 unclip/train/train.py --gpu --name gpu --out bundles/cxr-gpu   # one GPU, ~7 min
+    /usr/bin/python3 unclip/train/train.py --gpu --minutes 6.3 --out unclip/train/runs/gpu/cxr-base  # one GPU
 
 On a machine without pydicom (or without the data), train from a prepared cache and export here:
 
-    /usr/bin/python3 unclip/train/train.py --gpu --prepare-cache .devdata/cxr_train.pt   # here
-    python3 unclip/train/train.py --gpu --cache .devdata/cxr_train.pt --minutes 6.3 \
+    /usr/bin/python3 unclip/train/train.py --gpu --prepare-cache .devdata/cxr_train.pt.gz   # here
+    python3 unclip/train/train.py --gpu --cache .devdata/cxr_train.pt.gz --minutes 6.3 \
         --mirror OUTDIR --no-export                                                    # on the GPU
-    /usr/bin/python3 unclip/train/train.py --gpu --import OUTDIR --out unclip/bundles/cxr-base  # here
+    /usr/bin/python3 unclip/train/train.py --gpu --import OUTDIR --out unclip/train/runs/gpu/cxr-base  # here
 
 ``--minutes`` (or ``--stage-minutes``) gives every stage a wall-clock budget: the learning-rate
 schedule follows the larger of its step and time fractions, so a stage whose time is up has finished
 its decay and stops with its EMA and checkpoint. ``--mirror`` writes the EMA weights of every stage
-(at each checkpoint and at its end) and what the export needs into DIR, as files of at most 15 MB
+(at each checkpoint and at its end) and what the export needs into DIR, as files of at most 16 MB
 (unclip/train/gpu_run.sh). See docs/training.md.
 """
 import argparse
