@@ -97,3 +97,61 @@ func TestPeriodicHostNoFalsePositive(t *testing.T) {
 		t.Errorf("highest score %.2f is too close to the threshold for an unmarked image", maxScore)
 	}
 }
+
+// TestEmbedSelfCheck: on an image whose texture repeats with exactly the tile period of the
+// default geometry, the host outweighs the mark there; Embed's self-check notices and embeds
+// with smaller cells instead, which the detector finds at another scale.
+func TestEmbedSelfCheck(t *testing.T) {
+	const side = 224 // large geometry: one working sample per pixel, tile period 32 px
+	rng := rand.New(rand.NewPCG(11, 3))
+	period := make([]float64, tileBins*tileBins)
+	for i := range period {
+		period[i] = 25 * rng.NormFloat64()
+	}
+	img := NewGray(side, side, 8)
+	for y := 0; y < side; y++ {
+		for x := 0; x < side; x++ {
+			v := 128 + period[(y%tileBins)*tileBins+x%tileBins] + 2*rng.NormFloat64()
+			img.Pix[y*side+x] = uint16(max(0, min(255, math.Round(v))))
+		}
+	}
+	key := benchKey(t)
+	p := Payload{ID: 0xABCDE, Version: 1}
+	lay, err := newLayout(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cd, err := newCodec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bits, err := cd.encode(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := embedAt(img, lay, bits, geomLarge, DefaultPSNR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := Detect(first, key); r.Payload != nil && *r.Payload == p {
+		t.Skip("the default geometry already verifies on this host: the test image no longer exercises the self-check")
+	}
+	m, err := Embed(img, key, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Detect(m, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Payload == nil || *r.Payload != p {
+		t.Fatalf("self-checked embedding did not verify: %+v", r)
+	}
+	if math.Abs(r.Scale-1) < 0.03 {
+		t.Errorf("found at scale %.3f: the self-check should have changed the cell size", r.Scale)
+	}
+	if ps, _ := PSNR(img, m); ps < 45 {
+		t.Errorf("PSNR %.2f < 45", ps)
+	}
+	t.Logf("default geometry failed; verified at scale %.3f, score %.1f", r.Scale, r.Score)
+}

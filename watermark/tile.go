@@ -44,10 +44,18 @@ func geometryFor(w, h int) geometry {
 // high-pass there would remove more of the mark than of the host (measured on the suite:
 // noise 2 % payload 18/23 without, 6–15/23 with radii 2–4).
 func (g geometry) foldHighPass() int {
-	if g == geomSmall {
+	if g < (geomSmall+geomLarge)/2 {
 		return 3
 	}
 	return 0
+}
+
+// alternatives lists the geometries Embed tries, in order, when its self-check fails: g
+// itself, then 8/7, 15/14 and 13/14 times as many cells, which the detector's scale search
+// (0.85 to 2.4) finds at scales 0.875, 0.93 and 1.08 (3/4 and 6/7 were tried too: they
+// rescued none of the images these leave).
+func (g geometry) alternatives() []geometry {
+	return []geometry{g, g * 8 / 7, g * 15 / 14, g * 13 / 14}
 }
 
 // workShort is the working grid's short side; maxWorkLong the most the detector reads on
