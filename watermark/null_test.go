@@ -64,19 +64,7 @@ func TestNullOverKeys(t *testing.T) {
 // exactly the mark's tile period (the case a null estimated from the image's own noise gets
 // wrong) is not reported marked, whatever the key.
 func TestPeriodicHostNoFalsePositive(t *testing.T) {
-	const side = 224 // large geometry: one working sample per pixel, tile period 32 px
-	rng := rand.New(rand.NewPCG(7, 7))
-	period := make([]float64, tileBins*tileBins)
-	for i := range period {
-		period[i] = 40 * rng.NormFloat64()
-	}
-	img := NewGray(side, side, 8)
-	for y := 0; y < side; y++ {
-		for x := 0; x < side; x++ {
-			v := 128 + period[(y%tileBins)*tileBins+x%tileBins] + 3*rng.NormFloat64()
-			img.Pix[y*side+x] = uint16(max(0, min(255, math.Round(v))))
-		}
-	}
+	img := periodicHost(7, 40, 3)
 	maxScore := 0.0
 	for k := 0; k < 12; k++ {
 		key, err := NewKey([]byte(fmt.Sprintf("periodic-host-key-%02d-0123456789", k)))
@@ -102,19 +90,7 @@ func TestPeriodicHostNoFalsePositive(t *testing.T) {
 // default geometry, the host outweighs the mark there; Embed's self-check notices and embeds
 // with smaller cells instead, which the detector finds at another scale.
 func TestEmbedSelfCheck(t *testing.T) {
-	const side = 224 // large geometry: one working sample per pixel, tile period 32 px
-	rng := rand.New(rand.NewPCG(11, 3))
-	period := make([]float64, tileBins*tileBins)
-	for i := range period {
-		period[i] = 25 * rng.NormFloat64()
-	}
-	img := NewGray(side, side, 8)
-	for y := 0; y < side; y++ {
-		for x := 0; x < side; x++ {
-			v := 128 + period[(y%tileBins)*tileBins+x%tileBins] + 2*rng.NormFloat64()
-			img.Pix[y*side+x] = uint16(max(0, min(255, math.Round(v))))
-		}
-	}
+	img := periodicHost(11, 25, 2)
 	key := benchKey(t)
 	p := Payload{ID: 0xABCDE, Version: 1}
 	lay, err := newLayout(key)
@@ -154,4 +130,24 @@ func TestEmbedSelfCheck(t *testing.T) {
 		t.Errorf("PSNR %.2f < 45", ps)
 	}
 	t.Logf("default geometry failed; verified at scale %.3f, score %.1f", r.Scale, r.Score)
+}
+
+// periodicHost is a 224 px 8-bit image (the large geometry: one working sample per pixel,
+// tile period 32 px) made of a random pattern of standard deviation amp that repeats with
+// exactly the tile period, plus noise of standard deviation noise.
+func periodicHost(seed uint64, amp, noise float64) *Gray {
+	const side = 224
+	rng := rand.New(rand.NewPCG(seed, seed^0x5bd1e995))
+	period := make([]float64, tileBins*tileBins)
+	for i := range period {
+		period[i] = amp * rng.NormFloat64()
+	}
+	img := NewGray(side, side, 8)
+	for y := 0; y < side; y++ {
+		for x := 0; x < side; x++ {
+			v := 128 + period[(y%tileBins)*tileBins+x%tileBins] + noise*rng.NormFloat64()
+			img.Pix[y*side+x] = uint16(max(0, min(255, math.Round(v))))
+		}
+	}
+	return img
 }
