@@ -76,16 +76,16 @@ func EmbedWith(img *Gray, key Key, p Payload, o Options) (*Gray, error) {
 	}
 	// Self-check: on images up to selfCheckSide, the result is verified with the detector
 	// and, when the payload does not come back (the host image's texture at the cells' scale
-	// outweighs a mark this faint), embedded again with cells of another size, which the
-	// detector finds as another scale; the first that verifies is kept, else the one with
-	// the strongest pilot.
+	// outweighs a mark this faint) or its pilot is weak, embedded again with cells of another
+	// size, which the detector finds as another scale; the first that verifies strongly is
+	// kept, else the verified one with the strongest pilot, else the strongest pilot.
 	w, h := img.Width, img.Height
 	geoms := []geometry{geometryFor(w, h)}
 	if min(w, h) <= selfCheckSide {
 		geoms = geoms[0].alternatives()
 	}
 	var best *Gray
-	bestScore := -1.0
+	bestScore, bestOK := -1.0, false
 	for _, geom := range geoms {
 		out, err := embedAt(img, lay, bits, geom, psnr)
 		if err != nil || len(geoms) == 1 {
@@ -95,19 +95,25 @@ func EmbedWith(img *Gray, key Key, p Payload, o Options) (*Gray, error) {
 		if err != nil {
 			return nil, fmt.Errorf("embed: self-check: %w", err)
 		}
-		if r.Payload != nil && *r.Payload == p {
+		ok := r.Payload != nil && *r.Payload == p
+		if ok && r.Score >= selfCheckStrong {
 			return out, nil
 		}
-		if r.Score > bestScore {
-			best, bestScore = out, r.Score
+		if (ok && !bestOK) || (ok == bestOK && r.Score > bestScore) {
+			best, bestScore, bestOK = out, r.Score, ok
 		}
 	}
 	return best, nil
 }
 
 // selfCheckSide is the largest short side on which Embed verifies its result (above, the
-// cells are wide and the check would cost more than the embedding).
-const selfCheckSide = 1024
+// cells are wide and the check would cost more than the embedding). A result that verifies
+// with a pilot score under selfCheckStrong is kept only if no other cell size verifies with
+// a higher one: on the 103-image suite that raised every attacked payload row by 1 to 3.
+const (
+	selfCheckSide   = 1024
+	selfCheckStrong = 9.5
+)
 
 // embedAt marks img with the coded bits at geometry geom (cells on the short side).
 func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, psnr float64) (*Gray, error) {
