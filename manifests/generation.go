@@ -12,35 +12,39 @@ import (
 // it, what it was conditioned on, and the watermark payload that links its pixels back to
 // this row. A failed item has Error set and no output path.
 type GenerationRow struct {
-	RunID             string    `parquet:"run_id" json:"run_id"`
-	Item              int32     `parquet:"item" json:"item"`
-	Path              string    `parquet:"path" json:"path"`
-	SOPInstanceUID    string    `parquet:"sop_instance_uid" json:"sop_instance_uid"`
-	StudyInstanceUID  string    `parquet:"study_instance_uid" json:"study_instance_uid"`
-	SeriesInstanceUID string    `parquet:"series_instance_uid" json:"series_instance_uid"`
-	SOPClassUID       string    `parquet:"sop_class_uid" json:"sop_class_uid"`
-	PatientID         string    `parquet:"patient_id" json:"patient_id"`
-	Modality          string    `parquet:"modality" json:"modality"`
-	Mode              string    `parquet:"mode" json:"mode"`
-	Caption           string    `parquet:"caption" json:"caption"`
-	SourceSOPUIDs     []string  `parquet:"source_sop_instance_uids,list" json:"source_sop_instance_uids"`
-	Sex               string    `parquet:"sex" json:"sex"`
-	AgeYears          *float64  `parquet:"age_years,optional" json:"age_years"`
-	ViewPosition      string    `parquet:"view_position" json:"view_position"`
-	Finding           string    `parquet:"finding" json:"finding"`
-	Bundle            string    `parquet:"bundle" json:"bundle"`
-	BundleSHA256      string    `parquet:"bundle_sha256" json:"bundle_sha256"`
-	Seed              int64     `parquet:"seed" json:"seed"`
-	PriorKind         string    `parquet:"prior_kind" json:"prior_kind"`
-	DecoderSteps      int32     `parquet:"decoder_steps" json:"decoder_steps"`
-	DecoderGuidance   float64   `parquet:"decoder_guidance" json:"decoder_guidance"`
-	Theta             float64   `parquet:"theta" json:"theta"`
-	Eta               float64   `parquet:"eta" json:"eta"`
-	Rows              int32     `parquet:"rows" json:"rows"`
-	Columns           int32     `parquet:"columns" json:"columns"`
-	BitsStored        int32     `parquet:"bits_stored" json:"bits_stored"`
-	WatermarkPayload  string    `parquet:"watermark_payload_id" json:"watermark_payload_id"`
-	WatermarkKeyID    string    `parquet:"watermark_key_id" json:"watermark_key_id"`
+	RunID             string   `parquet:"run_id" json:"run_id"`
+	Item              int32    `parquet:"item" json:"item"`
+	Path              string   `parquet:"path" json:"path"`
+	SOPInstanceUID    string   `parquet:"sop_instance_uid" json:"sop_instance_uid"`
+	StudyInstanceUID  string   `parquet:"study_instance_uid" json:"study_instance_uid"`
+	SeriesInstanceUID string   `parquet:"series_instance_uid" json:"series_instance_uid"`
+	SOPClassUID       string   `parquet:"sop_class_uid" json:"sop_class_uid"`
+	PatientID         string   `parquet:"patient_id" json:"patient_id"`
+	Modality          string   `parquet:"modality" json:"modality"`
+	Mode              string   `parquet:"mode" json:"mode"`
+	Caption           string   `parquet:"caption" json:"caption"`
+	SourceSOPUIDs     []string `parquet:"source_sop_instance_uids,list" json:"source_sop_instance_uids"`
+	Sex               string   `parquet:"sex" json:"sex"`
+	AgeYears          *float64 `parquet:"age_years,optional" json:"age_years"`
+	ViewPosition      string   `parquet:"view_position" json:"view_position"`
+	Finding           string   `parquet:"finding" json:"finding"`
+	Bundle            string   `parquet:"bundle" json:"bundle"`
+	BundleSHA256      string   `parquet:"bundle_sha256" json:"bundle_sha256"`
+	Seed              int64    `parquet:"seed" json:"seed"`
+	PriorKind         string   `parquet:"prior_kind" json:"prior_kind"`
+	DecoderSteps      int32    `parquet:"decoder_steps" json:"decoder_steps"`
+	DecoderGuidance   float64  `parquet:"decoder_guidance" json:"decoder_guidance"`
+	Theta             float64  `parquet:"theta" json:"theta"`
+	Eta               float64  `parquet:"eta" json:"eta"`
+	Rows              int32    `parquet:"rows" json:"rows"`
+	Columns           int32    `parquet:"columns" json:"columns"`
+	BitsStored        int32    `parquet:"bits_stored" json:"bits_stored"`
+	WatermarkPayload  string   `parquet:"watermark_payload_id" json:"watermark_payload_id"`
+	WatermarkKeyID    string   `parquet:"watermark_key_id" json:"watermark_key_id"`
+	// WatermarkVerified says whether the detector read the payload back from the written
+	// pixels: false means the mark is there but too weak on this image to trace it by its
+	// pixels alone (the DICOM tags and this row still do).
+	WatermarkVerified bool      `parquet:"watermark_verified" json:"watermark_verified"`
 	ImageEmbedding    []float32 `parquet:"image_embedding,list" json:"-"`
 	Error             string    `parquet:"error" json:"error"`
 }

@@ -46,33 +46,46 @@ func Embed(img *Gray, key Key, p Payload) (*Gray, error) {
 
 // EmbedWith is Embed with options.
 func EmbedWith(img *Gray, key Key, p Payload, o Options) (*Gray, error) {
+	out, _, err := embedChecked(img, key, p, o, false)
+	return out, err
+}
+
+// EmbedVerified is EmbedWith that also says whether the detector reads the payload back
+// from the result (on images above 1024 px, where Embed does not check itself, it runs the
+// detector once more). A false means the mark is there but too weak on this image to
+// identify it by its pixels alone; see docs/watermark.md.
+func EmbedVerified(img *Gray, key Key, p Payload, o Options) (*Gray, bool, error) {
+	return embedChecked(img, key, p, o, true)
+}
+
+func embedChecked(img *Gray, key Key, p Payload, o Options, mustKnow bool) (*Gray, bool, error) {
 	if err := img.Validate(); err != nil {
-		return nil, fmt.Errorf("embed: %w", err)
+		return nil, false, fmt.Errorf("embed: %w", err)
 	}
 	if img.BitDepth < 8 {
-		return nil, fmt.Errorf("embed: bit depth %d is below 8", img.BitDepth)
+		return nil, false, fmt.Errorf("embed: bit depth %d is below 8", img.BitDepth)
 	}
 	if img.Width < MinSide || img.Height < MinSide || img.Width > MaxSide || img.Height > MaxSide {
-		return nil, fmt.Errorf("embed: image %d×%d is outside %d..%d px a side", img.Width, img.Height, MinSide, MaxSide)
+		return nil, false, fmt.Errorf("embed: image %d×%d is outside %d..%d px a side", img.Width, img.Height, MinSide, MaxSide)
 	}
 	psnr := o.PSNR
 	if psnr == 0 {
 		psnr = DefaultPSNR
 	}
 	if psnr < 20 || psnr > 90 {
-		return nil, fmt.Errorf("embed: PSNR %.1f dB is outside 20..90", psnr)
+		return nil, false, fmt.Errorf("embed: PSNR %.1f dB is outside 20..90", psnr)
 	}
 	lay, err := newLayout(key)
 	if err != nil {
-		return nil, fmt.Errorf("embed: %w", err)
+		return nil, false, fmt.Errorf("embed: %w", err)
 	}
 	cd, err := newCodec()
 	if err != nil {
-		return nil, fmt.Errorf("embed: %w", err)
+		return nil, false, fmt.Errorf("embed: %w", err)
 	}
 	bits, err := cd.encode(p)
 	if err != nil {
-		return nil, fmt.Errorf("embed: %w", err)
+		return nil, false, fmt.Errorf("embed: %w", err)
 	}
 	// Self-check: on images up to selfCheckSide, the result is verified with the detector
 	// and, when the payload does not come back (the host image's texture at the cells' scale
@@ -88,22 +101,25 @@ func EmbedWith(img *Gray, key Key, p Payload, o Options) (*Gray, error) {
 	bestScore, bestOK := -1.0, false
 	for _, geom := range geoms {
 		out, err := embedAt(img, lay, bits, geom, psnr)
-		if err != nil || len(geoms) == 1 {
-			return out, err
+		if err != nil {
+			return nil, false, err
+		}
+		if len(geoms) == 1 && !mustKnow {
+			return out, false, nil
 		}
 		r, err := Detect(out, key)
 		if err != nil {
-			return nil, fmt.Errorf("embed: self-check: %w", err)
+			return nil, false, fmt.Errorf("embed: self-check: %w", err)
 		}
 		ok := r.Payload != nil && *r.Payload == p
-		if ok && r.Score >= selfCheckStrong {
-			return out, nil
+		if ok && r.Score >= selfCheckStrong || len(geoms) == 1 {
+			return out, ok, nil
 		}
 		if (ok && !bestOK) || (ok == bestOK && r.Score > bestScore) {
 			best, bestScore, bestOK = out, r.Score, ok
 		}
 	}
-	return best, nil
+	return best, bestOK, nil
 }
 
 // selfCheckSide is the largest short side on which Embed verifies its result (above, the

@@ -108,14 +108,17 @@ The watermark key comes from --key-file or $` + keyEnv + `.`,
 
 // generateSummary is the --json summary line.
 type generateSummary struct {
-	Out      string  `json:"out"`
-	Manifest string  `json:"manifest"`
-	Bundle   string  `json:"bundle"`
-	RunID    string  `json:"run_id"`
-	KeyID    string  `json:"watermark_key_id"`
-	Written  int     `json:"written"`
-	Failed   int     `json:"failed"`
-	Seconds  float64 `json:"seconds"`
+	Out      string `json:"out"`
+	Manifest string `json:"manifest"`
+	Bundle   string `json:"bundle"`
+	RunID    string `json:"run_id"`
+	KeyID    string `json:"watermark_key_id"`
+	Written  int    `json:"written"`
+	Failed   int    `json:"failed"`
+	// WeakMarks counts written images whose watermark payload did not read back from their
+	// pixels (watermark_verified = false in the manifest).
+	WeakMarks int     `json:"weak_watermarks"`
+	Seconds   float64 `json:"seconds"`
 }
 
 func (a *app) runGenerate(cmd *cobra.Command, f generateFlags) error {
@@ -214,6 +217,11 @@ func (a *app) runGenerate(cmd *cobra.Command, f generateFlags) error {
 	}
 	s := generateSummary{Out: f.out, Manifest: res.ManifestPath, Bundle: bundle.Manifest.Name, RunID: runID,
 		KeyID: key.ID(), Written: res.Written, Failed: res.Failed, Seconds: res.Elapsed.Seconds()}
+	for _, it := range res.Items {
+		if it.Err == nil && !it.Row.WatermarkVerified {
+			s.WeakMarks++
+		}
+	}
 	if a.jsonOut {
 		if err := a.printJSON(map[string]any{"summary": s}); err != nil {
 			return err
@@ -221,6 +229,9 @@ func (a *app) runGenerate(cmd *cobra.Command, f generateFlags) error {
 	} else if !a.quiet {
 		fmt.Fprintf(a.stdout, "wrote %d synthetic instances (%d failed) to %s in %.1fs\nmanifest: %s\nbundle: %s, run id: %s, watermark key id: %s\n",
 			s.Written, s.Failed, f.out, s.Seconds, s.Manifest, s.Bundle, s.RunID, s.KeyID)
+		if s.WeakMarks > 0 {
+			fmt.Fprintf(a.stdout, "%d image(s) carry a watermark too weak to identify them by their pixels alone (watermark_verified = false in the manifest; their DICOM tags still say synthetic)\n", s.WeakMarks)
+		}
 	}
 	if res.Written == 0 {
 		return usageError("generate: no image was written")

@@ -34,13 +34,24 @@ func storeGray(im *dicomio.Image, g *watermark.Gray) {
 // PayloadID(runID, item) in the stored values about to be written and reports the payload
 // and key ids for the provenance record. augment generate and augment mark both use it.
 func WatermarkHook(key watermark.Key) dicomio.WatermarkFunc {
+	return watermarkStep(key, nil)
+}
+
+// watermarkStep is WatermarkHook that, when verified is not nil, also reports there whether
+// the detector reads the payload back from the marked values.
+func watermarkStep(key watermark.Key, verified *bool) dicomio.WatermarkFunc {
 	return func(stored *dicomio.Image, runID string, item int) (string, string, error) {
 		payload := watermark.Payload{ID: PayloadID(runID, item), Version: watermark.PayloadVersion}
 		g, err := grayFromStored(stored)
 		if err != nil {
 			return "", "", err
 		}
-		marked, err := watermark.Embed(g, key, payload)
+		var marked *watermark.Gray
+		if verified != nil {
+			marked, *verified, err = watermark.EmbedVerified(g, key, payload, watermark.Options{})
+		} else {
+			marked, err = watermark.Embed(g, key, payload)
+		}
 		if err != nil {
 			return "", "", fmt.Errorf("watermark item %d: %w", item, err)
 		}

@@ -200,6 +200,14 @@ func TestGenerateWritesMarkedInstancesAndManifest(t *testing.T) {
 		if row.WatermarkPayload != want.String() || row.WatermarkKeyID != key.ID() {
 			t.Errorf("row %d: payload %q key %q; want %q %q", i, row.WatermarkPayload, row.WatermarkKeyID, want.String(), key.ID())
 		}
+		// The manifest's verified flag says what a detector finds in the written pixels.
+		if g, err := grayFromStored(img); err != nil {
+			t.Errorf("row %d: %v", i, err)
+		} else if det, err := watermark.Detect(g, key); err != nil {
+			t.Errorf("row %d: detect: %v", i, err)
+		} else if got := det.Payload != nil && *det.Payload == want; got != row.WatermarkVerified {
+			t.Errorf("row %d: manifest says watermark verified = %v, the written pixels say %v", i, row.WatermarkVerified, got)
+		}
 		if len(row.ImageEmbedding) == 0 {
 			t.Errorf("row %d has no image embedding", i)
 		}
@@ -278,7 +286,7 @@ func TestWriteOneWatermarks(t *testing.T) {
 	cfg := Config{RunID: "wm-run", Key: key, SoftwareVersion: "test"}
 	for _, depth := range []int{8, 12, 16} {
 		cfg.BitDepth = depth
-		res, err := writeOne(context.Background(), cfg, depth, img, dicomio.GenerationRecord{Mode: dicomio.ModeText, Prompt: "x"}, nil, Request{}, dir)
+		res, verified, err := writeOne(context.Background(), cfg, depth, img, dicomio.GenerationRecord{Mode: dicomio.ModeText, Prompt: "x"}, nil, Request{}, dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -297,6 +305,9 @@ func TestWriteOneWatermarks(t *testing.T) {
 		want := watermark.Payload{ID: PayloadID("wm-run", depth), Version: watermark.PayloadVersion}
 		if !det.Present || det.Payload == nil || *det.Payload != want {
 			t.Errorf("%d-bit: detected %+v, want payload %v", depth, det, want)
+		}
+		if !verified {
+			t.Errorf("%d-bit: writeOne says the mark did not verify, but the file's does", depth)
 		}
 		if res.Provenance.Generation.WatermarkPayloadID != want.String() {
 			t.Errorf("%d-bit: provenance payload %q, want %q", depth, res.Provenance.Generation.WatermarkPayloadID, want.String())
