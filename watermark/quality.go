@@ -49,24 +49,12 @@ func ssimEstimate(a, b *Gray) (float64, error) {
 // SSIM is the mean structural similarity (Wang et al. 2004: 11×11 Gaussian window σ=1.5,
 // K1=0.01, K2=0.03, dynamic range of a's bit depth) of b against a.
 func SSIM(a, b *Gray) (float64, error) {
-	if a.Width != b.Width || a.Height != b.Height {
-		return 0, fmt.Errorf("ssim: sizes differ: %d×%d and %d×%d", a.Width, a.Height, b.Width, b.Height)
+	k, err := ssimWindow(a, b)
+	if err != nil {
+		return 0, err
 	}
 	w, h := a.Width, a.Height
-	if w < 11 || h < 11 {
-		return 0, fmt.Errorf("ssim: image %d×%d is smaller than the 11×11 window", w, h)
-	}
-	const r = 5
-	k := make([]float64, 2*r+1)
-	s := 0.0
-	for i := range k {
-		d := float64(i - r)
-		k[i] = math.Exp(-d * d / (2 * 1.5 * 1.5))
-		s += k[i]
-	}
-	for i := range k {
-		k[i] /= s
-	}
+	const r = ssimRadius
 	n := w * h
 	fa, fb := make([]float64, n), make([]float64, n)
 	for i := range fa {
@@ -120,24 +108,12 @@ func SSIM(a, b *Gray) (float64, error) {
 
 // ssimStrided is SSIM's mean over the windows centred on every stride-th row and column.
 func ssimStrided(a, b *Gray, stride int) (float64, error) {
-	if a.Width != b.Width || a.Height != b.Height {
-		return 0, fmt.Errorf("ssim: sizes differ: %d×%d and %d×%d", a.Width, a.Height, b.Width, b.Height)
+	k, err := ssimWindow(a, b)
+	if err != nil {
+		return 0, err
 	}
 	w, h := a.Width, a.Height
-	const r = 5
-	if w < 2*r+1 || h < 2*r+1 {
-		return 0, fmt.Errorf("ssim: image %d×%d is smaller than the 11×11 window", w, h)
-	}
-	var k [2*r + 1]float64
-	s := 0.0
-	for i := range k {
-		d := float64(i - r)
-		k[i] = math.Exp(-d * d / (2 * 1.5 * 1.5))
-		s += k[i]
-	}
-	for i := range k {
-		k[i] /= s
-	}
+	const r = ssimRadius
 	L := a.Max()
 	c1, c2 := (0.01*L)*(0.01*L), (0.03*L)*(0.03*L)
 	total, cnt := 0.0, 0
@@ -162,4 +138,29 @@ func ssimStrided(a, b *Gray, stride int) (float64, error) {
 		}
 	}
 	return total / float64(cnt), nil
+}
+
+// ssimRadius is the radius of SSIM's 11×11 window.
+const ssimRadius = 5
+
+// ssimWindow checks that a and b can be compared and returns SSIM's 1-D Gaussian window
+// (σ = 1.5, 11 taps, summing to 1).
+func ssimWindow(a, b *Gray) ([]float64, error) {
+	if a.Width != b.Width || a.Height != b.Height {
+		return nil, fmt.Errorf("ssim: sizes differ: %d×%d and %d×%d", a.Width, a.Height, b.Width, b.Height)
+	}
+	if a.Width < 2*ssimRadius+1 || a.Height < 2*ssimRadius+1 {
+		return nil, fmt.Errorf("ssim: image %d×%d is smaller than the 11×11 window", a.Width, a.Height)
+	}
+	k := make([]float64, 2*ssimRadius+1)
+	s := 0.0
+	for i := range k {
+		d := float64(i - ssimRadius)
+		k[i] = math.Exp(-d * d / (2 * 1.5 * 1.5))
+		s += k[i]
+	}
+	for i := range k {
+		k[i] /= s
+	}
+	return k, nil
 }
