@@ -22,7 +22,10 @@ const (
 	fineSpan      = 4      // fine steps on each side of a coarse peak
 	coarsePeaks   = 3      // coarse peaks refined
 	decodeTries   = 3      // candidates (best pilot peaks) at which the payload is decoded
-	pilotWeight   = 0.1    // share of the false-positive budget given to the pilot alone
+	// Shares of the false-positive budget: the aligned reads' pilot alone, the full search's
+	// pilot alone; the rest goes to the pilot joined with the code.
+	alignedWeight = 0.3
+	searchWeight  = 0.05
 )
 
 // Result is what Detect finds.
@@ -38,11 +41,11 @@ type Result struct {
 	// random keys (see Detect).
 	Score float64 `json:"score"`
 	// FalsePositive bounds the probability that an unmarked image (or one marked with
-	// another key) scores as high. It joins two bounds (weighted Bonferroni, half of the
-	// budget to each): the pilot's null over random keys (Hoeffding) with Bonferroni over
-	// every searched scale, orientation and shift; and the product of that with the code's
-	// chance of decoding random bits with a matching CRC by the decoding attempt that
-	// succeeded (independent under the null).
+	// another key) scores as high. It joins three bounds (weighted Bonferroni): the pilot's
+	// null over random keys (Hoeffding) at the aligned reads (an image not cropped, rotated
+	// or flipped), the same over every searched scale, orientation and shift, and the
+	// product of the pilot's p-value with the code's chance of decoding random bits with a
+	// matching CRC by the decoding attempt that succeeded (independent under the null).
 	FalsePositive float64 `json:"false_positive_probability"`
 	// Orientation is the operation that was applied to the marked image (rotate-90, ...).
 	Orientation string `json:"orientation"`
@@ -86,20 +89,30 @@ func Detect(img *Gray, key Key) (Result, error) {
 	}
 	sort.Slice(cands[:nTry], func(i, j int) bool { return math.Abs(cands[i].z) > math.Abs(cands[j].z) })
 	best := cands[0]
-	// Every point of the fine grid in both geometries, and the refined reads (each a full
-	// search at scale 1), in 8 orientations, all shifts, two signs.
-	tests := float64(len(geometries)*len(scaleGrid(fineStep))+decodeTries) * 8 * tileBins * tileBins * 2
-	res.Score = math.Abs(best.z)
+	tests := searchTests()
+	aligned := alignedCandidate(img, df)
+	res.Score = math.Max(math.Abs(best.z), math.Abs(aligned.z))
 	res.Orientation = orientationNames[best.d]
 	res.Scale = best.r
 	res.Inverted = best.z < 0
-	pPilot := math.Min(1, tests*math.Exp(-best.z*best.z/2)) // Hoeffding, per test and sign
+	// Hoeffding, per test and sign: the full search's best, and the aligned reads' best.
+	pSearch := math.Min(1, tests*math.Exp(-best.z*best.z/2))
+	pAligned := math.Min(1, alignedTests*math.Exp(-aligned.z*aligned.z/2))
+	if pAligned < pSearch {
+		res.Orientation, res.Scale, res.Inverted = orientationNames[0], aligned.r, aligned.z < 0
+	}
+	// The pilot's p-value over both families of hypotheses (weighted Bonferroni, half each).
+	pPilot := math.Min(1, 2*math.Min(pSearch, pAligned))
 	d := df
 
+	// The aligned read is decoded first, then the search's best candidates.
+	var tryCands []candidate
+	if aligned.fold != nil {
+		tryCands = append(tryCands, aligned)
+	}
+	tryCands = append(tryCands, cands[:nTry]...)
 	var dec *decodeResult
-	tries := 0
-	for _, c := range cands[:nTry] {
-		tries++
+	for _, c := range tryCands {
 		r, err := cd.decode(d.softBits(c))
 		if err == nil {
 			dec = &r
@@ -112,7 +125,7 @@ func Detect(img *Gray, key Key) (Result, error) {
 		// osdCombinedBound): such a word alone is weak evidence, but it is independent of the
 		// pilot's (the scrambling word makes the data bits of an unmarked image uniform
 		// whatever the pilot found), so the two combine below.
-		for _, c := range cands[:nTry] {
+		for _, c := range tryCands {
 			if r, err := cd.decodeWithin(d.softBits(c), osdCombinedBound); err == nil {
 				r.falseProb += maxFalseDecodeProbability() // the full decode failed first
 				dec = &r
@@ -121,15 +134,17 @@ func Detect(img *Gray, key Key) (Result, error) {
 			}
 		}
 	}
-	// Two statistics, each a valid bound on its own: the pilot's, and its product with the
-	// code's (independent under the null: P(U₁U₂ ≤ t) = t(1 − ln t)), joined by a weighted
-	// Bonferroni bound that gives each half of the budget (P(p₁ ≤ w₁x or p₂ ≤ w₂x) ≤ x
-	// for w₁ + w₂ = 1).
+	// Three statistics, each a valid bound on its own: the aligned reads' pilot, the full
+	// search's pilot, and the pilot's p-value times the code's (independent under the null:
+	// P(U₁U₂ ≤ t) = t(1 − ln t)), joined by a weighted Bonferroni bound
+	// (P(p₁ ≤ w₁x or p₂ ≤ w₂x or p₃ ≤ w₃x) ≤ x for w₁ + w₂ + w₃ = 1).
 	pCode := 1.0
 	if dec != nil {
-		pCode = math.Min(1, float64(decodeTries)*dec.falseProb)
+		pCode = math.Min(1, float64(len(tryCands))*dec.falseProb)
 	}
-	res.FalsePositive = math.Min(1, math.Min(pPilot/pilotWeight, productTail(pPilot*pCode)/(1-pilotWeight)))
+	res.FalsePositive = math.Min(1, math.Min(
+		math.Min(pAligned/alignedWeight, pSearch/searchWeight),
+		productTail(pPilot*pCode)/(1-alignedWeight-searchWeight)))
 	res.Present = res.FalsePositive <= FalsePositiveTarget
 	if res.Present && dec != nil {
 		p := dec.payload
@@ -609,3 +624,64 @@ const (
 	hpRadius         = 2
 	normEps  float32 = 0.1
 )
+
+// alignedCandidate reads the pilot where an image that was not cropped, rotated or flipped
+// carries it: on the working grid of each geometry the embedder may have used (both base
+// geometries and their alternatives), at scale 1 and at the embedding's own alignment
+// (computed from the image's size), identity orientation, both signs. These few hypotheses
+// (alignedTests) get their own share of the false-positive budget (alignedWeight), so an
+// image that was only re-encoded, rescaled, blurred, made noisier or had its grey levels
+// changed needs a lower score than one found by the full search.
+func alignedCandidate(img *Gray, df *detector) candidate {
+	n := df.n
+	var best candidate
+	for _, base := range geometries {
+		for _, g := range base.alternatives() {
+			fw, fh := workSize(img.Width, img.Height, g)
+			x0, y0, rw, rh := workRegion(fw, fh, g)
+			f, _, _ := whitenedField(img, g)
+			fold := df.fold(f, rw, rh, 1, g.foldHighPass())
+			df.scores(fold)
+			// The fold puts region sample x in bin x − rw/2; the embedder put it in bin
+			// x + x0, so the pilot sits at shift −(rw/2 + x0).
+			sx0 := ((-(rw/2 + x0))%n + n) % n
+			sy0 := ((-(rh/2 + y0))%n + n) % n
+			for dy := -alignedSlack; dy <= alignedSlack; dy++ {
+				for dx := -alignedSlack; dx <= alignedSlack; dx++ {
+					sx, sy := (sx0+dx+n)%n, (sy0+dy+n)%n
+					i := sy*n + sx // orientation 0: identity
+					q := df.vars[i]
+					if q <= 1e-12 {
+						continue
+					}
+					if z := df.corr[i] / math.Sqrt(q); math.Abs(z) > math.Abs(best.z) {
+						best = candidate{g: g, r: float64(base) / float64(g), d: 0, sx: sx, sy: sy, z: z, fold: fold}
+					}
+				}
+			}
+		}
+	}
+	return best
+}
+
+// alignedSlack is the shift, in bins, by which an aligned read may miss the embedding's
+// alignment (0: rescaled images keep it exactly, see TestAlignedRead); alignedTests counts
+// the aligned hypotheses: 8 geometries × 2 signs.
+const alignedSlack = 0
+
+var alignedTests = float64(len(geometries)*len(geomLarge.alternatives())) * (2*alignedSlack + 1) * (2*alignedSlack + 1) * 2
+
+// PilotThresholds returns the pilot scores at which the pilot alone makes a mark present:
+// for the aligned reads (an image not cropped, rotated or flipped) and for the full search.
+// With a decoded payload, lower scores suffice.
+func PilotThresholds() (aligned, search float64) {
+	z := func(n, w float64) float64 { return math.Sqrt(2 * math.Log(n/(w*FalsePositiveTarget))) }
+	return z(alignedTests, alignedWeight), z(searchTests(), searchWeight)
+}
+
+// searchTests counts the full search's hypotheses: every point of the fine grid in both
+// geometries, and the refined reads (each a full search at scale 1), in 8 orientations, all
+// shifts, two signs.
+func searchTests() float64 {
+	return float64(len(geometries)*len(scaleGrid(fineStep))+decodeTries) * 8 * tileBins * tileBins * 2
+}

@@ -372,7 +372,7 @@ var mustPass = map[string]bool{
 // expectation is met today (see docs/watermark.md for the targets not yet reached); a
 // lower count is a regression.
 var suiteFloor = map[string]int{
-	"jpeg-q90": 6, "jpeg-q75": 6, "jpeg-q50": 1, "rescale-x0.5": 6, "rescale-x0.25": 1,
+	"jpeg-q90": 6, "jpeg-q75": 6, "jpeg-q50": 5, "rescale-x0.5": 6, "rescale-x0.25": 2,
 	"crop-75%": 6, "crop-50%": 5, "noise-2%": 5, "blur-1px": 6, "brightness+20%": 6,
 	"brightness-20%": 5, "contrast+20%": 5, "window-level-8bit": 6,
 }
@@ -455,7 +455,8 @@ func TestFalsePositives(t *testing.T) {
 			maxScore = max(maxScore, r.Score)
 		}
 	}
-	t.Logf("%d unmarked real images × 8 orientations: highest score %.2fσ (threshold about 8.7σ for the pilot alone)", len(imgs), maxScore)
+	za, zs := PilotThresholds()
+	t.Logf("%d unmarked real images × 8 orientations: highest score %.2fσ (the pilot alone needs %.1fσ aligned, %.1fσ searched)", len(imgs), maxScore, za, zs)
 	// The wrong key finds nothing in marked images, attacked or not.
 	_, marked := testImages(t, 3)
 	for i, g := range marked {
