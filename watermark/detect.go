@@ -22,10 +22,12 @@ const (
 	fineSpan      = 4      // fine steps on each side of a coarse peak
 	coarsePeaks   = 3      // coarse peaks refined
 	decodeTries   = 3      // candidates (best pilot peaks) at which the payload is decoded
-	// Shares of the false-positive budget: the aligned reads' pilot alone, the full search's
-	// pilot alone; the rest goes to the pilot joined with the code.
-	alignedWeight = 0.3
-	searchWeight  = 0.05
+	// Shares of the false-positive budget: the aligned reads' pilot alone in the identity
+	// orientation and in the others, the full search's pilot alone; the rest goes to the
+	// pilot joined with the code.
+	alignedWeight  = 0.25
+	orientedWeight = 0.05
+	searchWeight   = 0.05
 )
 
 // Result is what Detect finds.
@@ -90,25 +92,34 @@ func Detect(img *Gray, key Key) (Result, error) {
 	sort.Slice(cands[:nTry], func(i, j int) bool { return math.Abs(cands[i].z) > math.Abs(cands[j].z) })
 	best := cands[0]
 	tests := searchTests()
-	aligned := alignedCandidate(img, df)
-	res.Score = math.Max(math.Abs(best.z), math.Abs(aligned.z))
+	aligned, oriented := alignedCandidates(img, df)
+	res.Score = math.Max(math.Abs(best.z), math.Max(math.Abs(aligned.z), math.Abs(oriented.z)))
 	res.Orientation = orientationNames[best.d]
 	res.Scale = best.r
 	res.Inverted = best.z < 0
-	// Hoeffding, per test and sign: the full search's best, and the aligned reads' best.
+	// Hoeffding, per test and sign: the full search's best, and the aligned reads' best in
+	// the identity orientation and in the others.
 	pSearch := math.Min(1, tests*math.Exp(-best.z*best.z/2))
 	pAligned := math.Min(1, alignedTests*math.Exp(-aligned.z*aligned.z/2))
-	if pAligned < pSearch {
+	pOriented := math.Min(1, alignedOrientedTests*math.Exp(-oriented.z*oriented.z/2))
+	if pOriented/orientedWeight < pSearch/searchWeight {
+		res.Orientation, res.Scale, res.Inverted = orientationNames[oriented.d], oriented.r, oriented.z < 0
+	}
+	if pAligned/alignedWeight < math.Min(pSearch/searchWeight, pOriented/orientedWeight) {
 		res.Orientation, res.Scale, res.Inverted = orientationNames[0], aligned.r, aligned.z < 0
 	}
-	// The pilot's p-value over both families of hypotheses (weighted Bonferroni, half each).
-	pPilot := math.Min(1, 2*math.Min(pSearch, pAligned))
+	// The pilot alone, over its three families of hypotheses (weighted Bonferroni, in the
+	// proportions of their shares below).
+	pilotShare := alignedWeight + orientedWeight + searchWeight
+	pPilot := math.Min(1, pilotShare*math.Min(pAligned/alignedWeight, math.Min(pOriented/orientedWeight, pSearch/searchWeight)))
 	d := df
 
-	// The aligned read is decoded first, then the search's best candidates.
+	// The aligned reads are decoded first, then the search's best candidates.
 	var tryCands []candidate
-	if aligned.fold != nil {
-		tryCands = append(tryCands, aligned)
+	for _, c := range []candidate{aligned, oriented} {
+		if c.fold != nil {
+			tryCands = append(tryCands, c)
+		}
 	}
 	tryCands = append(tryCands, cands[:nTry]...)
 	var dec *decodeResult
@@ -134,17 +145,17 @@ func Detect(img *Gray, key Key) (Result, error) {
 			}
 		}
 	}
-	// Three statistics, each a valid bound on its own: the aligned reads' pilot, the full
-	// search's pilot, and the pilot's p-value times the code's (independent under the null:
-	// P(U₁U₂ ≤ t) = t(1 − ln t)), joined by a weighted Bonferroni bound
-	// (P(p₁ ≤ w₁x or p₂ ≤ w₂x or p₃ ≤ w₃x) ≤ x for w₁ + w₂ + w₃ = 1).
+	// Four statistics, each a valid bound on its own: the aligned reads' pilot (identity,
+	// other orientations), the full search's pilot, and the pilot's p-value times the code's
+	// (independent under the null: P(U₁U₂ ≤ t) = t(1 − ln t)), joined by a weighted
+	// Bonferroni bound (P(∃i: pᵢ ≤ wᵢx) ≤ x for Σwᵢ = 1).
 	pCode := 1.0
 	if dec != nil {
 		pCode = math.Min(1, float64(len(tryCands))*dec.falseProb)
 	}
 	res.FalsePositive = math.Min(1, math.Min(
-		math.Min(pAligned/alignedWeight, pSearch/searchWeight),
-		productTail(pPilot*pCode)/(1-alignedWeight-searchWeight)))
+		pPilot/pilotShare,
+		productTail(pPilot*pCode)/(1-pilotShare)))
 	res.Present = res.FalsePositive <= FalsePositiveTarget
 	if res.Present && dec != nil {
 		p := dec.payload
@@ -625,16 +636,18 @@ const (
 	normEps  float32 = 0.1
 )
 
-// alignedCandidate reads the pilot where an image that was not cropped, rotated or flipped
-// carries it: on the working grid of each geometry the embedder may have used (both base
-// geometries and their alternatives), at scale 1 and at the embedding's own alignment
-// (computed from the image's size), identity orientation, both signs. These few hypotheses
-// (alignedTests) get their own share of the false-positive budget (alignedWeight), so an
-// image that was only re-encoded, rescaled, blurred, made noisier or had its grey levels
-// changed needs a lower score than one found by the full search.
-func alignedCandidate(img *Gray, df *detector) candidate {
+// alignedCandidates read the pilot where an image that was not cropped carries it: on the
+// working grid of each geometry the embedder may have used (both base geometries and their
+// alternatives), at scale 1 and at the embedding's own alignment, which follows from the
+// image's size alone, in each of the 8 orientations (rotations by 90° and flips map the frame
+// onto itself), both signs. These few hypotheses, fixed before the pixels are seen, get their
+// own shares of the false-positive budget, so an image that was only re-encoded, rescaled,
+// blurred, made noisier, rotated, flipped or had its grey levels changed needs a lower score
+// than one found by the full search. It returns the best read in the identity orientation and
+// the best in the other seven.
+func alignedCandidates(img *Gray, df *detector) (identity, oriented candidate) {
 	n := df.n
-	var best candidate
+	nn := n * n
 	for _, base := range geometries {
 		for _, g := range base.alternatives() {
 			fw, fh := workSize(img.Width, img.Height, g)
@@ -642,41 +655,53 @@ func alignedCandidate(img *Gray, df *detector) candidate {
 			f, _, _ := whitenedField(img, g)
 			fold := df.fold(f, rw, rh, 1, g.foldHighPass())
 			df.scores(fold)
-			// The fold puts region sample x in bin x − rw/2; the embedder put it in bin
-			// x + x0, so the pilot sits at shift −(rw/2 + x0).
-			sx0 := ((-(rw/2 + x0))%n + n) % n
-			sy0 := ((-(rh/2 + y0))%n + n) % n
-			for dy := -alignedSlack; dy <= alignedSlack; dy++ {
-				for dx := -alignedSlack; dx <= alignedSlack; dx++ {
-					sx, sy := (sx0+dx+n)%n, (sy0+dy+n)%n
-					i := sy*n + sx // orientation 0: identity
-					q := df.vars[i]
-					if q <= 1e-12 {
-						continue
-					}
-					if z := df.corr[i] / math.Sqrt(q); math.Abs(z) > math.Abs(best.z) {
-						best = candidate{g: g, r: float64(base) / float64(g), d: 0, sx: sx, sy: sy, z: z, fold: fold}
-					}
+			for o := 0; o < 8; o++ {
+				sx, sy := alignedShift(o&1 != 0, fw, x0, rw, n), alignedShift(o&2 != 0, fh, y0, rh, n)
+				i := o*nn + sy*n + sx
+				q := df.vars[i]
+				if q <= 1e-12 {
+					continue
+				}
+				z := df.corr[i] / math.Sqrt(q)
+				best := &identity
+				if o != 0 {
+					best = &oriented
+				}
+				if math.Abs(z) > math.Abs(best.z) {
+					*best = candidate{g: g, r: float64(base) / float64(g), d: o, sx: sx, sy: sy, z: z, fold: fold}
 				}
 			}
 		}
 	}
-	return best
+	return identity, oriented
 }
 
-// alignedSlack is the shift, in bins, by which an aligned read may miss the embedding's
-// alignment (0: rescaled images keep it exactly, see TestAlignedRead); alignedTests counts
-// the aligned hypotheses: 8 geometries × 2 signs.
-const alignedSlack = 0
+// alignedShift is the cyclic shift at which the fold of an uncropped image holds the
+// pilot, along one axis of f working samples of which the detector reads rw from x0. The
+// fold puts region sample x in bin x − rw/2; the embedder put working sample X in bin X, and
+// X = x + x0, or f − 1 − (x + x0) when the axis was flipped (the oriented template is then
+// flipped too: bin b holds what bin n − 1 − b held).
+func alignedShift(flipped bool, f, x0, rw, n int) int {
+	s := -(rw/2 + x0)
+	if flipped {
+		s = f - x0 - rw/2
+	}
+	return (s%n + n) % n
+}
 
-var alignedTests = float64(len(geometries)*len(geomLarge.alternatives())) * (2*alignedSlack + 1) * (2*alignedSlack + 1) * 2
+// alignedTests counts the aligned hypotheses in the identity orientation (8 geometries × 2
+// signs) and in the other seven orientations.
+var (
+	alignedTests         = float64(len(geometries)*len(geomLarge.alternatives())) * 2
+	alignedOrientedTests = 7 * alignedTests
+)
 
 // PilotThresholds returns the pilot scores at which the pilot alone makes a mark present:
-// for the aligned reads (an image not cropped, rotated or flipped) and for the full search.
-// With a decoded payload, lower scores suffice.
-func PilotThresholds() (aligned, search float64) {
+// for the aligned reads of an image that was not cropped (in its own orientation, and rotated
+// or flipped) and for the full search. With a decoded payload, lower scores suffice.
+func PilotThresholds() (aligned, oriented, search float64) {
 	z := func(n, w float64) float64 { return math.Sqrt(2 * math.Log(n/(w*FalsePositiveTarget))) }
-	return z(alignedTests, alignedWeight), z(searchTests(), searchWeight)
+	return z(alignedTests, alignedWeight), z(alignedOrientedTests, orientedWeight), z(searchTests(), searchWeight)
 }
 
 // searchTests counts the full search's hypotheses: every point of the fine grid in both

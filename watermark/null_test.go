@@ -81,7 +81,7 @@ func TestPeriodicHostNoFalsePositive(t *testing.T) {
 		maxScore = max(maxScore, r.Score)
 	}
 	t.Logf("periodic host, 12 keys: highest score %.2f", maxScore)
-	if za, _ := PilotThresholds(); maxScore > za-1 {
+	if za, _, _ := PilotThresholds(); maxScore > za-1 {
 		t.Errorf("highest score %.2f is too close to the threshold for an unmarked image", maxScore)
 	}
 }
@@ -152,10 +152,10 @@ func periodicHost(seed uint64, amp, noise float64) *Gray {
 	return img
 }
 
-// TestAlignedRead: on marked images that were not cropped, rotated or flipped, the aligned
-// read (scale 1 at the embedding's own alignment, computed from the image's size) finds the
-// pilot at full strength, for several shapes, both geometries, a cell size chosen by the
-// self-check, and after a ×0.5 rescale; on the unmarked images it finds nothing.
+// TestAlignedRead: on marked images that were not cropped, the aligned reads (scale 1 at the
+// embedding's own alignment, computed from the image's size) find the pilot at full strength
+// in every orientation, for several shapes, both geometries and a cell size chosen by the
+// self-check, and after a ×0.5 rescale; on the unmarked images they find nothing.
 func TestAlignedRead(t *testing.T) {
 	key := benchKey(t)
 	lay, err := newLayout(key)
@@ -177,20 +177,35 @@ func TestAlignedRead(t *testing.T) {
 		{"small geometry", syntheticCT(120, 150, 4), 8, true},
 		{"self-checked", periodicHost(11, 25, 2), 8, false},
 	}
-	za, _ := PilotThresholds()
+	za, zo, _ := PilotThresholds()
 	for _, c := range cases {
 		m, err := Embed(c.img, key, Payload{ID: 7, Version: 1})
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		if a := alignedCandidate(m, df); math.Abs(a.z) < c.min {
-			t.Errorf("%s: aligned read scores %.2f, want ≥ %.0f", c.name, a.z, c.min)
+		for o := 0; o < 8; o++ {
+			id, or := alignedCandidates(Orient(m, o), df)
+			got := id
+			if o != 0 {
+				got = or
+			}
+			if math.Abs(got.z) < c.min || got.d != o {
+				t.Errorf("%s %s: aligned read scores %.2f in orientation %d, want ≥ %.0f in %d", c.name, orientationNames[o], got.z, got.d, c.min, o)
+			}
 		}
-		if a := alignedCandidate(Rescale(m, 0.5), df); c.half && math.Abs(a.z) < za {
-			t.Errorf("%s ×0.5: aligned read scores %.2f, under the aligned threshold %.2f", c.name, a.z, za)
+		id, _ := alignedCandidates(Rescale(m, 0.5), df)
+		if c.half && math.Abs(id.z) < za {
+			t.Errorf("%s ×0.5: aligned read scores %.2f, under the aligned threshold %.2f", c.name, id.z, za)
 		}
-		if a := alignedCandidate(c.img, df); math.Abs(a.z) > za-1 {
-			t.Errorf("%s unmarked: aligned read scores %.2f", c.name, a.z)
+		// Rotated after the rescale, the read is as strong as unrotated (within the rounding
+		// of the long side's working grid).
+		_, or := alignedCandidates(Orient(Rescale(m, 0.5), 5), df)
+		if c.half && math.Abs(or.z) < math.Abs(id.z)-0.5 {
+			t.Errorf("%s ×0.5 rotated: aligned read scores %.2f, unrotated %.2f", c.name, or.z, id.z)
+		}
+		id, or = alignedCandidates(c.img, df)
+		if math.Abs(id.z) > za-1 || math.Abs(or.z) > zo-1 {
+			t.Errorf("%s unmarked: aligned reads score %.2f and %.2f", c.name, id.z, or.z)
 		}
 	}
 }

@@ -455,8 +455,8 @@ func TestFalsePositives(t *testing.T) {
 			maxScore = max(maxScore, r.Score)
 		}
 	}
-	za, zs := PilotThresholds()
-	t.Logf("%d unmarked real images × 8 orientations: highest score %.2fσ (the pilot alone needs %.1fσ aligned, %.1fσ searched)", len(imgs), maxScore, za, zs)
+	za, zo, zs := PilotThresholds()
+	t.Logf("%d unmarked real images × 8 orientations: highest score %.2fσ (the pilot alone needs %.1fσ aligned, %.1fσ aligned in another orientation, %.1fσ searched)", len(imgs), maxScore, za, zo, zs)
 	// The wrong key finds nothing in marked images, attacked or not.
 	_, marked := testImages(t, 3)
 	for i, g := range marked {
