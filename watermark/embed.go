@@ -178,7 +178,8 @@ func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, psnr float64) (
 		gain = math.Min(gain, math.Sqrt(ssimBudget/p2))
 	}
 	// The informed cells keep the uniform mark's rms, so the gain stays valid.
-	cells, gmed := informedCells(mean, amp, ww, wh, geom, signs, gain, peak)
+	target := lay.cellTargets()
+	cells, gmed := informedCells(mean, amp, ww, wh, geom, signs, target, gain, peak)
 	out := quantiseMarked(img, renderMark(amp, ww, wh, cells), ww, wh, k, gain)
 	// Closed loop: measure the cells as the detector will see them (at the embedding's own
 	// alignment) and strengthen those that fell short of the margin, which the working-grid
@@ -191,9 +192,9 @@ func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, psnr float64) (
 			got := cellStats(f, rw, rh, x0, y0, geom.foldHighPass())
 			short := 0
 			for c := range cells {
-				if signs[c]*got[c] < closedLoopMargin*gmed {
+				if signs[c]*got[c] < closedLoopMargin*target[c]*gmed {
 					short++
-					a := math.Abs(cells[c]) + (closedLoopMargin*gmed-signs[c]*got[c])/gmed
+					a := math.Abs(cells[c]) + (closedLoopMargin*target[c]*gmed-signs[c]*got[c])/gmed
 					cells[c] = signs[c] * math.Min(informedMax, a)
 				}
 			}
@@ -357,7 +358,7 @@ const (
 	closedLoopMargin = 0.35
 )
 
-func informedCells(mean, amp []float32, ww, wh int, geom geometry, signs []float64, g float64, peak float64) ([]float64, float64) {
+func informedCells(mean, amp []float32, ww, wh int, geom geometry, signs, target []float64, g float64, peak float64) ([]float64, float64) {
 	nc := len(signs)
 	uniRMS := math.Sqrt(meanSquare(renderMark(amp, ww, wh, signs)))
 	if uniRMS == 0 {
@@ -398,7 +399,7 @@ func informedCells(mean, amp []float32, ww, wh int, geom geometry, signs []float
 	for it := 0; it < informedIters; it++ {
 		for c := range v {
 			marg := signs[c] * r[c]
-			a := math.Abs(v[c]) + 0.7*(gmed-marg)/gmed
+			a := math.Abs(v[c]) + 0.7*(target[c]*gmed-marg)/gmed
 			v[c] = signs[c] * math.Max(informedFloor, math.Min(informedMax, a))
 		}
 		r = total(v)

@@ -122,3 +122,22 @@ func (l *layout) cellValues(bits []byte) []float64 {
 	}
 	return v
 }
+
+// cellTargets is the margin the informed embedding aims each cell at, relative to the
+// median: dataEmphasis for the coded bits, 2 − dataEmphasis for the pilot. With the aligned
+// reads the pilot needs less for presence than the code needs for the payload; on the
+// 103-image suite, 1.1 against 1.0 recovered 21 more attacked payloads (JPEG 75 +3, ×0.5 +6,
+// noise +5, blur +3, brightness +3, window/level +2) and lost 4 JPEG 50 presences while
+// crop 50 % gained 5; 1.2 recovered 10 more payloads but lost 14 presences.
+func (l *layout) cellTargets() []float64 {
+	t := make([]float64, tileCells*tileCells)
+	for _, c := range l.pilotCells {
+		t[c] = 2 - dataEmphasis
+	}
+	for _, c := range l.dataCells {
+		t[c] = dataEmphasis
+	}
+	return t
+}
+
+const dataEmphasis = 1.1
