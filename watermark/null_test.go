@@ -176,6 +176,7 @@ func TestAlignedRead(t *testing.T) {
 		{"tall", syntheticCT(180, 333, 3), 9, true},
 		{"small geometry", syntheticCT(120, 150, 4), 8, true},
 		{"self-checked", periodicHost(11, 25, 2), 8, false},
+		{"large, read from a copy", syntheticCT(1433, 1100, 5), 9, true},
 	}
 	za, zo, _ := PilotThresholds()
 	for _, c := range cases {
