@@ -26,10 +26,10 @@ const ampExponent = 0.5
 // DefaultPSNR is the lowest peak signal-to-noise ratio, at the stored bit depth, that a
 // marked image may have; the mark's strength aims psnrHeadroom dB above it, and a result
 // that still falls below it (quantisation, the closed loop) is weakened until it does not.
-const DefaultPSNR = 45.2
+const DefaultPSNR = 45.05
 
 // psnrHeadroom is how far above the PSNR floor the strength aims.
-const psnrHeadroom = 0.2
+const psnrHeadroom = 0.15
 
 // Options tune embedding. The zero value means the defaults.
 type Options struct {
