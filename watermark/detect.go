@@ -43,11 +43,12 @@ type Result struct {
 	// random keys (see Detect).
 	Score float64 `json:"score"`
 	// FalsePositive bounds the probability that an unmarked image (or one marked with
-	// another key) scores as high. It joins three bounds (weighted Bonferroni): the pilot's
-	// null over random keys (Hoeffding) at the aligned reads (an image not cropped, rotated
-	// or flipped), the same over every searched scale, orientation and shift, and the
-	// product of the pilot's p-value with the code's chance of decoding random bits with a
-	// matching CRC by the decoding attempt that succeeded (independent under the null).
+	// another key) scores as high. It joins four bounds (weighted Bonferroni): the pilot's
+	// null over random keys (Hoeffding) at the aligned reads of an uncropped image, in its
+	// own orientation and in the seven others; the same over every searched scale,
+	// orientation and shift; and the product of the pilot's p-value with the code's chance
+	// of decoding random bits with a matching CRC by the decoding attempt that succeeded
+	// (independent under the null).
 	FalsePositive float64 `json:"false_positive_probability"`
 	// Orientation is the operation that was applied to the marked image (rotate-90, ...).
 	Orientation string `json:"orientation"`
@@ -102,16 +103,19 @@ func Detect(img *Gray, key Key) (Result, error) {
 	pSearch := math.Min(1, tests*math.Exp(-best.z*best.z/2))
 	pAligned := math.Min(1, alignedTests*math.Exp(-aligned.z*aligned.z/2))
 	pOriented := math.Min(1, alignedOrientedTests*math.Exp(-oriented.z*oriented.z/2))
-	if pOriented/orientedWeight < pSearch/searchWeight {
+	// The pilot alone, over its three families of hypotheses (weighted Bonferroni, in the
+	// proportions of their shares); the strongest family says where the mark was found.
+	minP := pSearch / searchWeight
+	if p := pOriented / orientedWeight; p < minP {
+		minP = p
 		res.Orientation, res.Scale, res.Inverted = orientationNames[oriented.d], oriented.r, oriented.z < 0
 	}
-	if pAligned/alignedWeight < math.Min(pSearch/searchWeight, pOriented/orientedWeight) {
+	if p := pAligned / alignedWeight; p < minP {
+		minP = p
 		res.Orientation, res.Scale, res.Inverted = orientationNames[0], aligned.r, aligned.z < 0
 	}
-	// The pilot alone, over its three families of hypotheses (weighted Bonferroni, in the
-	// proportions of their shares below).
 	pilotShare := alignedWeight + orientedWeight + searchWeight
-	pPilot := math.Min(1, pilotShare*math.Min(pAligned/alignedWeight, math.Min(pOriented/orientedWeight, pSearch/searchWeight)))
+	pPilot := math.Min(1, pilotShare*minP)
 	d := df
 
 	// The aligned reads are decoded first, then the search's best candidates.
