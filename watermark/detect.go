@@ -82,8 +82,11 @@ func Detect(img *Gray, key Key) (Result, error) {
 	dc := newDetector(lay, tileBins/2)
 	df := newDetector(lay, tileBins)
 	var cands []candidate
+	fields := map[geometry][]float32{} // whitened working grids, shared with the aligned reads
 	for _, g := range geometries {
-		cands = append(cands, searchGeometry(img, g, dc, df)...)
+		field, fw, fh := whitenedField(img, g)
+		fields[g] = field
+		cands = append(cands, searchGeometry(field, fw, fh, g, dc, df)...)
 	}
 	sort.Slice(cands, func(i, j int) bool { return math.Abs(cands[i].z) > math.Abs(cands[j].z) })
 	nTry := min(decodeTries, len(cands))
@@ -93,7 +96,7 @@ func Detect(img *Gray, key Key) (Result, error) {
 	sort.Slice(cands[:nTry], func(i, j int) bool { return math.Abs(cands[i].z) > math.Abs(cands[j].z) })
 	best := cands[0]
 	tests := searchTests()
-	aligned, oriented := alignedCandidates(img, df)
+	aligned, oriented := alignedCandidates(img, df, fields)
 	res.Score = math.Max(math.Abs(best.z), math.Max(math.Abs(aligned.z), math.Abs(oriented.z)))
 	res.Orientation = orientationNames[best.d]
 	res.Scale = best.r
@@ -169,12 +172,11 @@ func Detect(img *Gray, key Key) (Result, error) {
 	return res, nil
 }
 
-// searchGeometry searches one geometry: a coarse search on a half-resolution field (one bin
+// searchGeometry searches one geometry's whitened working grid: a coarse search on a half-resolution field (one bin
 // per cell) over the whole scale range, then a fine search around the best coarse scales.
 // The false-positive bound counts every point of the fine grid over the whole scale range,
 // whether visited or not, so it holds whatever the coarse stage picked.
-func searchGeometry(img *Gray, g geometry, dc, df *detector) []candidate {
-	field, fw, fh := whitenedField(img, g)
+func searchGeometry(field []float32, fw, fh int, g geometry, dc, df *detector) []candidate {
 	cf, cw, ch := halve(field, fw, fh)
 	var coarse []candidate
 	for _, r := range scaleGrid(coarseStep) {
@@ -648,16 +650,22 @@ const (
 // own shares of the false-positive budget, so an image that was only re-encoded, rescaled,
 // blurred, made noisier, rotated, flipped or had its grey levels changed needs a lower score
 // than one found by the full search. It returns the best read in the identity orientation and
-// the best in the other seven.
-func alignedCandidates(img *Gray, df *detector) (identity, oriented candidate) {
+// the best in the other seven. fields may hold whitened working grids of img already made
+// (by the search); they are used when img is read as it is.
+func alignedCandidates(img *Gray, df *detector, fields map[geometry][]float32) (identity, oriented candidate) {
 	n := df.n
 	nn := n * n
-	img = shrinkForReads(img)
+	if src := shrinkForReads(img); src != img {
+		img, fields = src, nil
+	}
 	for _, base := range geometries {
 		for _, g := range base.alternatives() {
 			fw, fh := workSize(img.Width, img.Height, g)
 			x0, y0, rw, rh := workRegion(fw, fh, g)
-			f, _, _ := whitenedField(img, g)
+			f, ok := fields[g]
+			if !ok {
+				f, _, _ = whitenedField(img, g)
+			}
 			fold := df.fold(f, rw, rh, 1, g.foldHighPass())
 			df.scores(fold)
 			for o := 0; o < 8; o++ {

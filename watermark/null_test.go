@@ -185,7 +185,7 @@ func TestAlignedRead(t *testing.T) {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		for o := 0; o < 8; o++ {
-			id, or := alignedCandidates(Orient(m, o), df)
+			id, or := alignedCandidates(Orient(m, o), df, nil)
 			got := id
 			if o != 0 {
 				got = or
@@ -194,7 +194,7 @@ func TestAlignedRead(t *testing.T) {
 				t.Errorf("%s %s: aligned read scores %.2f in orientation %d, want ≥ %.0f in %d", c.name, orientationNames[o], got.z, got.d, c.min, o)
 			}
 		}
-		id, _ := alignedCandidates(Rescale(m, 0.5), df)
+		id, _ := alignedCandidates(Rescale(m, 0.5), df, nil)
 		// Halved, the read still stands above anything an unmarked image scores (under
 		// za − 1, checked below).
 		if c.half && math.Abs(id.z) < za-1 {
@@ -202,11 +202,11 @@ func TestAlignedRead(t *testing.T) {
 		}
 		// Rotated after the rescale, the read is as strong as unrotated (within the rounding
 		// of the long side's working grid).
-		_, or := alignedCandidates(Orient(Rescale(m, 0.5), 5), df)
+		_, or := alignedCandidates(Orient(Rescale(m, 0.5), 5), df, nil)
 		if c.half && math.Abs(or.z) < math.Abs(id.z)-0.5 {
 			t.Errorf("%s ×0.5 rotated: aligned read scores %.2f, unrotated %.2f", c.name, or.z, id.z)
 		}
-		id, or = alignedCandidates(c.img, df)
+		id, or = alignedCandidates(c.img, df, nil)
 		if math.Abs(id.z) > za-1 || math.Abs(or.z) > zo-1 {
 			t.Errorf("%s unmarked: aligned reads score %.2f and %.2f", c.name, id.z, or.z)
 		}
