@@ -3,6 +3,7 @@ package watermark
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 
 	"gonum.org/v1/gonum/dsp/fourier"
@@ -23,12 +24,19 @@ const (
 	coarsePeaks   = 3      // coarse peaks refined
 	coarsePhases  = 2      // halvings searched by the coarse stage (offsets 0 and 1 sample)
 	decodeTries   = 3      // candidates (best pilot peaks) at which the payload is decoded
-	// Shares of the false-positive budget: the aligned reads' pilot alone in the identity
-	// orientation and in the others, the full search's pilot alone; the rest goes to the
-	// pilot joined with the code.
-	alignedWeight  = 0.25
-	orientedWeight = 0.05
-	searchWeight   = 0.05
+	// Shares of the false-positive budget (weighted Bonferroni) of the pilot alone, by
+	// family of hypotheses; the rest, 0.55, goes to the pilot joined with the code.
+	// primaryWeight: the aligned read in the image's own orientation, at the base cell size
+	// for its size, grey levels as marked (1 hypothesis: what most images need);
+	// alternateWeight: the same at the self-check's three other cell sizes of that base;
+	// alignedWeight: the rest of the own orientation (the other base's four cell sizes, and
+	// inverted grey levels: 12); orientedWeight: the seven other orientations (112);
+	// searchWeight: the full search.
+	primaryWeight   = 0.25
+	alternateWeight = 0.05
+	alignedWeight   = 0.05
+	orientedWeight  = 0.05
+	searchWeight    = 0.05
 )
 
 // Result is what Detect finds.
@@ -97,28 +105,30 @@ func Detect(img *Gray, key Key) (Result, error) {
 	sort.Slice(cands[:nTry], func(i, j int) bool { return math.Abs(cands[i].z) > math.Abs(cands[j].z) })
 	best := cands[0]
 	tests := searchTests()
-	aligned, oriented := alignedCandidates(img, df, fields)
+	reads := alignedCandidates(img, df, fields)
+	aligned, oriented := reads.identity, reads.oriented
 	res.Score = math.Max(math.Abs(best.z), math.Max(math.Abs(aligned.z), math.Abs(oriented.z)))
 	res.Orientation = orientationNames[best.d]
 	res.Scale = best.r
 	res.Inverted = best.z < 0
-	// Hoeffding, per test and sign: the full search's best, and the aligned reads' best in
-	// the identity orientation and in the others.
-	pSearch := math.Min(1, tests*math.Exp(-best.z*best.z/2))
-	pAligned := math.Min(1, alignedTests*math.Exp(-aligned.z*aligned.z/2))
-	pOriented := math.Min(1, alignedOrientedTests*math.Exp(-oriented.z*oriented.z/2))
-	// The pilot alone, over its three families of hypotheses (weighted Bonferroni, in the
-	// proportions of their shares); the strongest family says where the mark was found.
-	minP := pSearch / searchWeight
-	if p := pOriented / orientedWeight; p < minP {
+	// Hoeffding, per test (one-sided: a sign is a test of its own), for the best score of
+	// each family, weighed by its share (weighted Bonferroni); the strongest family says
+	// where the mark was found.
+	tail := func(n, z float64) float64 { return math.Min(1, n*math.Exp(-z*z/2)) }
+	minP := tail(tests, best.z) / searchWeight
+	if p := tail(alignedOrientedTests, oriented.z) / orientedWeight; p < minP {
 		minP = p
 		res.Orientation, res.Scale, res.Inverted = orientationNames[oriented.d], oriented.r, oriented.z < 0
 	}
-	if p := pAligned / alignedWeight; p < minP {
-		minP = p
+	np := float64(len(primaryBases(img.Width, img.Height)))
+	na := np * float64(len(geomLarge.alternatives())-1)
+	idP := math.Min(tail(np, max(0, reads.primary))/primaryWeight,
+		math.Min(tail(na, max(0, reads.alternate))/alternateWeight,
+			tail(identityTests-np-na, reads.other)/alignedWeight))
+	if idP < minP {
+		minP = idP
 		res.Orientation, res.Scale, res.Inverted = orientationNames[0], aligned.r, aligned.z < 0
 	}
-	pilotShare := alignedWeight + orientedWeight + searchWeight
 	pPilot := math.Min(1, pilotShare*minP)
 	d := df
 
@@ -650,6 +660,16 @@ const (
 	normEps  float32 = 0.1
 )
 
+// alignedReads are the aligned reads' results: the best read in the image's own orientation
+// and the best in the other seven (the candidates decoded), and the best score of each family
+// of hypotheses in the own orientation: primary (the base geometry for the image's size,
+// grey levels as marked), alternate (that base's other cell sizes, as marked) and other
+// (the other base, and inverted grey levels; absolute value).
+type alignedReads struct {
+	identity, oriented        candidate
+	primary, alternate, other float64
+}
+
 // alignedCandidates read the pilot where an image that was not cropped carries it: on the
 // working grid of each geometry the embedder may have used (both base geometries and their
 // alternatives), at scale 1 and at the embedding's own alignment, which follows from the
@@ -660,9 +680,11 @@ const (
 // than one found by the full search. It returns the best read in the identity orientation and
 // the best in the other seven. fields may hold whitened working grids of img already made
 // (by the search); they are used when img is read as it is.
-func alignedCandidates(img *Gray, df *detector, fields map[geometry][]float32) (identity, oriented candidate) {
+func alignedCandidates(img *Gray, df *detector, fields map[geometry][]float32) alignedReads {
 	n := df.n
 	nn := n * n
+	var ar alignedReads
+	primary := primaryBases(img.Width, img.Height)
 	if src := shrinkForReads(img); src != img {
 		img, fields = src, nil
 	}
@@ -684,17 +706,26 @@ func alignedCandidates(img *Gray, df *detector, fields map[geometry][]float32) (
 					continue
 				}
 				z := df.corr[i] / math.Sqrt(q)
-				best := &identity
+				best := &ar.identity
 				if o != 0 {
-					best = &oriented
+					best = &ar.oriented
 				}
 				if math.Abs(z) > math.Abs(best.z) {
 					*best = candidate{g: g, r: float64(base) / float64(g), d: o, sx: sx, sy: sy, z: z, fold: fold}
 				}
+				switch {
+				case o != 0:
+				case slices.Contains(primary, base) && g == base && z > 0:
+					ar.primary = max(ar.primary, z)
+				case slices.Contains(primary, base) && z > 0:
+					ar.alternate = max(ar.alternate, z)
+				default:
+					ar.other = max(ar.other, math.Abs(z))
+				}
 			}
 		}
 	}
-	return identity, oriented
+	return ar
 }
 
 // shrinkForReads returns img, or, when its short side is above readSide, a 16-bit copy
@@ -735,19 +766,55 @@ func alignedShift(flipped bool, f, x0, rw, n int) int {
 	return (s%n + n) % n
 }
 
-// alignedTests counts the aligned hypotheses in the identity orientation (8 geometries × 2
-// signs) and in the other seven orientations.
+// The aligned hypotheses: in the identity orientation 8 geometries × 2 signs, of which the
+// primary bases' own cell sizes with grey levels as marked are the primary reads and their
+// other cell sizes the alternates; 7 times as many in the other orientations.
 var (
-	alignedTests         = float64(len(geometries)*len(geomLarge.alternatives())) * 2
-	alignedOrientedTests = 7 * alignedTests
+	identityTests        = float64(len(geometries)*len(geomLarge.alternatives())) * 2
+	alignedOrientedTests = 7 * identityTests
+	pilotShare           = primaryWeight + alternateWeight + alignedWeight + orientedWeight + searchWeight
 )
 
-// PilotThresholds returns the pilot scores at which the pilot alone makes a mark present:
-// for the aligned reads of an image that was not cropped (in its own orientation, and rotated
-// or flipped) and for the full search. With a decoded payload, lower scores suffice.
-func PilotThresholds() (aligned, oriented, search float64) {
+// primaryBases are the base geometries the primary aligned read tries on a w×h image: the
+// one the embedder uses at that size and, under smallSide, also the large one, since the image
+// may be a downscaled copy of a larger one.
+func primaryBases(w, h int) []geometry {
+	g := geometryFor(w, h)
+	if g == geomLarge {
+		return []geometry{g}
+	}
+	return []geometry{g, geomLarge}
+}
+
+// Thresholds are the pilot scores at which the pilot alone makes a mark present, by family
+// of hypotheses. With a decoded payload, lower scores suffice.
+type Thresholds struct {
+	// Primary: the aligned read of an image that was not cropped, in its own orientation, at
+	// the base cell size for its size, grey levels as marked.
+	Primary float64 `json:"primary"`
+	// Alternate: the same at the self-check's other cell sizes.
+	Alternate float64 `json:"alternate"`
+	// Aligned: the same at the other base geometry's cell sizes, or with inverted grey levels.
+	Aligned float64 `json:"aligned"`
+	// Oriented: an aligned read in one of the seven other orientations.
+	Oriented float64 `json:"oriented"`
+	// Search: the full search over scales, orientations and shifts (crops).
+	Search float64 `json:"search"`
+}
+
+// PilotThresholds returns the pilot-alone thresholds of each family for images whose short
+// side is at least 160 px (below, the primary read tries two base geometries and its
+// thresholds are about 0.1σ higher).
+func PilotThresholds() Thresholds {
 	z := func(n, w float64) float64 { return math.Sqrt(2 * math.Log(n/(w*FalsePositiveTarget))) }
-	return z(alignedTests, alignedWeight), z(alignedOrientedTests, orientedWeight), z(searchTests(), searchWeight)
+	na := float64(len(geomLarge.alternatives()) - 1)
+	return Thresholds{
+		Primary:   z(1, primaryWeight),
+		Alternate: z(na, alternateWeight),
+		Aligned:   z(identityTests-1-na, alignedWeight),
+		Oriented:  z(alignedOrientedTests, orientedWeight),
+		Search:    z(searchTests(), searchWeight),
+	}
 }
 
 // searchTests counts the full search's hypotheses: every point of the fine grid in both

@@ -81,7 +81,7 @@ func TestPeriodicHostNoFalsePositive(t *testing.T) {
 		maxScore = max(maxScore, r.Score)
 	}
 	t.Logf("periodic host, 12 keys: highest score %.2f", maxScore)
-	if za, _, _ := PilotThresholds(); maxScore > za-1 {
+	if za := PilotThresholds().Primary; maxScore > za-1 {
 		t.Errorf("highest score %.2f is too close to the threshold for an unmarked image", maxScore)
 	}
 }
@@ -178,23 +178,24 @@ func TestAlignedRead(t *testing.T) {
 		{"self-checked", periodicHost(11, 25, 2), 8, false},
 		{"large, read from a copy", syntheticCT(1433, 1100, 5), 9, true},
 	}
-	za, zo, _ := PilotThresholds()
+	th := PilotThresholds()
+	za, zo := th.Primary, th.Oriented
 	for _, c := range cases {
 		m, err := Embed(c.img, key, Payload{ID: 7, Version: 1})
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		for o := 0; o < 8; o++ {
-			id, or := alignedCandidates(Orient(m, o), df, nil)
-			got := id
+			reads := alignedCandidates(Orient(m, o), df, nil)
+			got := reads.identity
 			if o != 0 {
-				got = or
+				got = reads.oriented
 			}
 			if math.Abs(got.z) < c.min || got.d != o {
 				t.Errorf("%s %s: aligned read scores %.2f in orientation %d, want ≥ %.0f in %d", c.name, orientationNames[o], got.z, got.d, c.min, o)
 			}
 		}
-		id, _ := alignedCandidates(Rescale(m, 0.5), df, nil)
+		id := alignedCandidates(Rescale(m, 0.5), df, nil).identity
 		// Halved, the read still stands above anything an unmarked image scores (under
 		// za − 1, checked below).
 		if c.half && math.Abs(id.z) < za-1 {
@@ -202,13 +203,13 @@ func TestAlignedRead(t *testing.T) {
 		}
 		// Rotated after the rescale, the read is as strong as unrotated (within the rounding
 		// of the long side's working grid).
-		_, or := alignedCandidates(Orient(Rescale(m, 0.5), 5), df, nil)
+		or := alignedCandidates(Orient(Rescale(m, 0.5), 5), df, nil).oriented
 		if c.half && math.Abs(or.z) < math.Abs(id.z)-0.5 {
 			t.Errorf("%s ×0.5 rotated: aligned read scores %.2f, unrotated %.2f", c.name, or.z, id.z)
 		}
-		id, or = alignedCandidates(c.img, df, nil)
-		if math.Abs(id.z) > za-1 || math.Abs(or.z) > zo-1 {
-			t.Errorf("%s unmarked: aligned reads score %.2f and %.2f", c.name, id.z, or.z)
+		un := alignedCandidates(c.img, df, nil)
+		if math.Abs(un.identity.z) > za-1 || math.Abs(un.oriented.z) > zo-1 {
+			t.Errorf("%s unmarked: aligned reads score %.2f and %.2f", c.name, un.identity.z, un.oriented.z)
 		}
 	}
 }
