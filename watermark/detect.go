@@ -52,12 +52,12 @@ type Result struct {
 	// random keys (see Detect).
 	Score float64 `json:"score"`
 	// FalsePositive bounds the probability that an unmarked image (or one marked with
-	// another key) scores as high. It joins four bounds (weighted Bonferroni): the pilot's
-	// null over random keys (Hoeffding) at the aligned reads of an uncropped image, in its
-	// own orientation and in the seven others; the same over every searched scale,
-	// orientation and shift; and the product of the pilot's p-value with the code's chance
-	// of decoding random bits with a matching CRC by the decoding attempt that succeeded
-	// (independent under the null).
+	// another key) scores as high. It joins six bounds (weighted Bonferroni): the pilot's
+	// null over random keys (Hoeffding) at the aligned reads of an uncropped image (the
+	// primary read, the alternate cell sizes, the rest of its own orientation, the seven
+	// other orientations); the same over every searched scale, orientation and shift; and
+	// the product of the pilot's p-value with the code's chance of decoding random bits with
+	// a matching CRC by the decoding attempt that succeeded (independent under the null).
 	FalsePositive float64 `json:"false_positive_probability"`
 	// Orientation is the operation that was applied to the marked image (rotate-90, ...).
 	Orientation string `json:"orientation"`
