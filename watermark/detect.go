@@ -23,6 +23,7 @@ const (
 	fineSpan      = 4      // fine steps on each side of a coarse peak
 	coarsePeaks   = 3      // coarse peaks refined
 	coarsePhases  = 2      // halvings searched by the coarse stage (offsets 0 and 1 sample)
+	refinePhases  = 2      // resamplings of a refined candidate (offsets 0 and ½ sample)
 	decodeTries   = 3      // candidates (best pilot peaks) at which the payload is decoded
 	// Shares of the false-positive budget (weighted Bonferroni) of the pilot alone, by
 	// family of hypotheses; the rest, 0.55, goes to the pilot joined with the code.
@@ -220,25 +221,31 @@ func searchGeometry(field []float32, fw, fh int, g geometry, dc, df *detector) [
 
 // refine resamples the image so that candidate c's cells are exactly binsPerCell samples
 // wide and searches again at scale 1: the fold's nearest-bin assignment blurs the tile when
-// the scale is not 1 (after a crop), and this read does not. It returns the better of the
-// two.
+// the scale is not 1 (after a crop), and this read does not. The grid's phase relative to
+// the cells is unknown, so it resamples twice, the second grid offset by half a sample on
+// both axes. It returns the best of the three reads.
 func refine(img *Gray, c candidate, df *detector) candidate {
 	if math.Abs(math.Log(c.r)) < refineMin {
 		return c
 	}
 	g := c.g
 	k := float64(min(img.Width, img.Height)) / float64(g.workShort()) * c.r // pixels per sample
-	fw := max(1, int(math.Round(float64(img.Width)/k)))
-	fh := max(1, int(math.Round(float64(img.Height)/k)))
-	v, _ := resampleGray(img, fw, fh, false)
-	rw, rh := min(fw, g.maxWorkLong()), min(fh, g.maxWorkLong())
-	f, _ := normalisedField(cropField(v, fw, (fw-rw)/2, (fh-rh)/2, rw, rh), rw, rh)
-	rc := df.search(f, rw, rh, 1, g.foldHighPass())
-	if math.Abs(rc.z) <= math.Abs(c.z) {
-		return c
+	best := c
+	for ph := 0; ph < refinePhases; ph++ {
+		off := float64(ph) / refinePhases // samples
+		fw := max(1, int(float64(img.Width)/k-off))
+		fh := max(1, int(float64(img.Height)/k-off))
+		v, _ := resampleKernels(img, 0, 0, img.Width, img.Height,
+			newKernelAt(img.Width, fw, k, off), newKernelAt(img.Height, fh, k, off), false)
+		rw, rh := min(fw, g.maxWorkLong()), min(fh, g.maxWorkLong())
+		f, _ := normalisedField(cropField(v, fw, (fw-rw)/2, (fh-rh)/2, rw, rh), rw, rh)
+		rc := df.search(f, rw, rh, 1, g.foldHighPass())
+		if math.Abs(rc.z) > math.Abs(best.z) {
+			rc.g, rc.r = g, c.r
+			best = rc
+		}
 	}
-	rc.g, rc.r = g, c.r
-	return rc
+	return best
 }
 
 // refineMin is the smallest |ln r| at which refine resamples (below, the fold is exact enough).
@@ -818,8 +825,8 @@ func PilotThresholds() Thresholds {
 }
 
 // searchTests counts the full search's hypotheses: every point of the fine grid in both
-// geometries, and the refined reads (each a full search at scale 1), in 8 orientations, all
-// shifts, two signs.
+// geometries, and the refined reads (refinePhases per decoded candidate, each a full search
+// at scale 1), in 8 orientations, all shifts, two signs.
 func searchTests() float64 {
-	return float64(len(geometries)*len(scaleGrid(fineStep))+decodeTries) * 8 * tileBins * tileBins * 2
+	return float64(len(geometries)*len(scaleGrid(fineStep))+decodeTries*refinePhases) * 8 * tileBins * tileBins * 2
 }

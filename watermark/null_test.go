@@ -299,3 +299,36 @@ func TestPrimaryRead(t *testing.T) {
 	}
 	t.Fatal("no noise level put the primary read between its threshold and the alternates' without a payload")
 }
+
+// TestRefinedRead checks the read of a cropped image at its found scale: the image is
+// resampled so that the cells are exactly two samples wide, on two grids half a sample
+// apart. On these crops of chest X-rays the payload was lost when the resampled grid only
+// approximated the cell size (rounded to whole samples) on a single grid.
+func TestRefinedRead(t *testing.T) {
+	key := benchKey(t)
+	names, imgs := testImages(t, 100)
+	cases := map[string]float64{"cxr6-248x256": 0.6, "cxr14-256x243": 0.75, "cxr42-256x231": 0.75, "cxr96-245x256": 0.75}
+	seen := 0
+	for j, g := range imgs {
+		area, ok := cases[names[j]]
+		if !ok {
+			continue
+		}
+		seen++
+		p := Payload{ID: 0x00C0FFEE00 + uint64(j), Version: 1}
+		m, err := Embed(g, key, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Detect(CropArea(m, area), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Payload == nil || *r.Payload != p {
+			t.Errorf("%s, crop to %.0f %%: payload %v (score %.2f), want %v", names[j], 100*area, r.Payload, r.Score, p)
+		}
+	}
+	if seen != len(cases) {
+		t.Fatalf("found %d of the %d test images in the corpus sample", seen, len(cases))
+	}
+}

@@ -17,11 +17,16 @@ type tap struct {
 type kernel [][]tap
 
 func newKernel(n, m int) kernel {
+	return newKernelAt(n, m, float64(n)/float64(m), 0)
+}
+
+// newKernelAt is newKernel with s input samples per output sample, the output grid starting
+// off output samples into the input (output i covers [(i+off)·s, (i+1+off)·s)).
+func newKernelAt(n, m int, s, off float64) kernel {
 	k := make(kernel, m)
-	s := float64(n) / float64(m)
 	if s > 1 {
 		for i := 0; i < m; i++ {
-			a, b := float64(i)*s, float64(i+1)*s
+			a, b := (float64(i)+off)*s, (float64(i+1)+off)*s
 			var taps []tap
 			for j := int(a); j < n && float64(j) < b; j++ {
 				lo := math.Max(a, float64(j))
@@ -35,7 +40,7 @@ func newKernel(n, m int) kernel {
 		return k
 	}
 	for i := 0; i < m; i++ {
-		x := (float64(i)+0.5)*s - 0.5
+		x := (float64(i)+off+0.5)*s - 0.5
 		x0 := math.Floor(x)
 		f := x - x0
 		j0, j1 := clampInt(int(x0), 0, n-1), clampInt(int(x0)+1, 0, n-1)
@@ -66,7 +71,12 @@ func resampleGray(g *Gray, dw, dh int, squares bool) (out, outSq []float32) {
 
 // resampleRegion is resampleGray on the w×h rectangle at (x0, y0).
 func resampleRegion(g *Gray, x0, y0, w, h, dw, dh int, squares bool) (out, outSq []float32) {
-	kx := newKernel(w, dw)
+	return resampleKernels(g, x0, y0, w, h, newKernel(w, dw), newKernel(h, dh), squares)
+}
+
+// resampleKernels resamples the w×h rectangle at (x0, y0) with the given kernels.
+func resampleKernels(g *Gray, x0, y0, w, h int, kx, ky kernel, squares bool) (out, outSq []float32) {
+	dw, dh := len(kx), len(ky)
 	row := make([]float32, w)
 	tmp := make([]float32, dw*h)
 	var tmpSq []float32
@@ -91,7 +101,6 @@ func resampleRegion(g *Gray, x0, y0, w, h, dw, dh int, squares bool) (out, outSq
 			}
 		}
 	}
-	ky := newKernel(h, dh)
 	out = make([]float32, dw*dh)
 	vert := func(dst, srcT []float32) {
 		for y, taps := range ky {
