@@ -224,16 +224,10 @@ func TestCoarsePhases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names, imgs := testImages(t, 100)
 	cases := map[string]float64{"cxr42-256x231": 0.85, "cxr56-256x256": 0.6, "cxr59-256x256": 0.75}
-	seen := 0
-	for j, g := range imgs {
-		area, ok := cases[names[j]]
-		if !ok {
-			continue
-		}
-		seen++
-		m, err := Embed(g, key, Payload{ID: uint64(j) + 7, Version: 1})
+	for _, cc := range cropCases(t, cases) {
+		name, area := cc.name, cc.area
+		m, err := Embed(cc.img, key, Payload{ID: uint64(cc.index) + 7, Version: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -248,14 +242,36 @@ func TestCoarsePhases(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("%s, crop to %.0f %%: search found %.2f at scale %.3f", names[j], 100*area, best.z, best.r)
+		t.Logf("%s, crop to %.0f %%: search found %.2f at scale %.3f", name, 100*area, best.z, best.r)
 		if best.z < 7 {
-			t.Errorf("%s, crop to %.0f %%: search found %.2f at scale %.3f, want a positive score of 7 or more", names[j], 100*area, best.z, best.r)
+			t.Errorf("%s, crop to %.0f %%: search found %.2f at scale %.3f, want a positive score of 7 or more", name, 100*area, best.z, best.r)
 		}
 	}
-	if seen != len(cases) {
-		t.Fatalf("found %d of the %d test images in the corpus sample", seen, len(cases))
+}
+
+// cropCase is a corpus image of the 100-image sample and the share of its area a test crops
+// it to.
+type cropCase struct {
+	name  string
+	index int // in the sample
+	img   *Gray
+	area  float64
+}
+
+// cropCases picks the named images (name → area) from testImages' 100-image sample.
+func cropCases(t *testing.T, areas map[string]float64) []cropCase {
+	t.Helper()
+	names, imgs := testImages(t, 100)
+	var out []cropCase
+	for j, g := range imgs {
+		if a, ok := areas[names[j]]; ok {
+			out = append(out, cropCase{names[j], j, g, a})
+		}
 	}
+	if len(out) != len(areas) {
+		t.Fatalf("found %d of the %d test images in the corpus sample", len(out), len(areas))
+	}
+	return out
 }
 
 // TestPrimaryRead: the aligned read at the image's own base cell size, with its grey levels
@@ -306,17 +322,11 @@ func TestPrimaryRead(t *testing.T) {
 // approximated the cell size (rounded to whole samples) on a single grid.
 func TestRefinedRead(t *testing.T) {
 	key := benchKey(t)
-	names, imgs := testImages(t, 100)
 	cases := map[string]float64{"cxr6-248x256": 0.6, "cxr14-256x243": 0.75, "cxr42-256x231": 0.75, "cxr96-245x256": 0.75}
-	seen := 0
-	for j, g := range imgs {
-		area, ok := cases[names[j]]
-		if !ok {
-			continue
-		}
-		seen++
-		p := Payload{ID: 0x00C0FFEE00 + uint64(j), Version: 1}
-		m, err := Embed(g, key, p)
+	for _, cc := range cropCases(t, cases) {
+		name, area := cc.name, cc.area
+		p := Payload{ID: 0x00C0FFEE00 + uint64(cc.index), Version: 1}
+		m, err := Embed(cc.img, key, p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -325,10 +335,7 @@ func TestRefinedRead(t *testing.T) {
 			t.Fatal(err)
 		}
 		if r.Payload == nil || *r.Payload != p {
-			t.Errorf("%s, crop to %.0f %%: payload %v (score %.2f), want %v", names[j], 100*area, r.Payload, r.Score, p)
+			t.Errorf("%s, crop to %.0f %%: payload %v (score %.2f), want %v", name, 100*area, r.Payload, r.Score, p)
 		}
-	}
-	if seen != len(cases) {
-		t.Fatalf("found %d of the %d test images in the corpus sample", seen, len(cases))
 	}
 }
