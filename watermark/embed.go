@@ -16,13 +16,6 @@ const (
 // floor of 0.99 and the SSIM measured on the result (ssimTarget) sets the final strength.
 const ssimBudget = 0.022
 
-// ampExponent shapes the mark's local amplitude as the perceptual amplitude (see EmbedWith)
-// raised to this power: 1 would put the mark wherever the image hides it best, 0 would
-// spread it evenly, which is what detection after noise, JPEG and resampling prefers. The
-// half-way value kept the most attacks passing on the robustness suite at equal
-// invisibility (0.3, 0.5 and 0.7 measured).
-const ampExponent = 0.5
-
 // DefaultPSNR is the lowest peak signal-to-noise ratio, at the stored bit depth, that a
 // marked image may have; the mark's strength aims psnrHeadroom dB above it, and a result
 // that still falls below it (quantisation, the closed loop) is weakened until it does not.
@@ -145,29 +138,28 @@ func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, psnr float64) (
 	// Perceptual strength from SSIM. A mark m with local variance vm lowers the local SSIM's
 	// contrast-structure term by about vm/(2σ²+C2) and, since it is smooth at the scale of
 	// the SSIM window, the luminance term by about m²/(2μ²+C1), where μ and σ² are the local
-	// mean and variance of the image and C1 = (0.01·peak)², C2 = (0.03·peak)². The amplitude
-	// A = 1/sqrt(1/(2σ²+C2) + 1/(2μ²+C1)) would make that loss the same everywhere (the
-	// mark hiding in texture and noise, faint in dark flat regions); the mark uses
-	// A^ampExponent, flatter, and the gain is the smaller of the PSNR target's and the SSIM
-	// budget's, the model's loss being mean(m²/A²).
+	// mean and variance of the image and C1 = (0.01·peak)², C2 = (0.03·peak)²: the model's
+	// loss is mean(m²/A²) with A² = 1/(1/(2σ²+C2) + 1/(2μ²+C1)), small in dark flat
+	// regions. markShape spreads the mark over the image as the two floors allow, and the
+	// gain is the smaller of the PSNR target's and the SSIM budget's.
 	peak := img.Max()
 	c1 := (0.01 * peak) * (0.01 * peak)
 	c2 := (0.03 * peak) * (0.03 * peak)
-	amp := make([]float32, len(sigma))
 	den := make([]float32, len(sigma))
 	for i, s := range sigma {
 		mu := float64(m1[i])
-		a2 := 1 / (1/(2*float64(s)*float64(s)+c2) + 1/(2*mu*mu+c1))
-		amp[i] = float32(math.Pow(a2, ampExponent/2))
-		den[i] = float32(a2)
+		den[i] = float32(1 / (1/(2*float64(s)*float64(s)+c2) + 1/(2*mu*mu+c1)))
 	}
+	level := peak * math.Pow(10, -(psnr+psnrHeadroom)/20) // the mark's rms at the PSNR target
+	amp := markShape(den, ssimBudget/(level*level))
+
 	signs := lay.cellValues(bits)
 	uni := renderMark(amp, ww, wh, signs)
 	rms := upsampledRMS(newUpsampler(uni, ww, wh, w, h, k), w, h)
 	if rms == 0 {
 		return nil, fmt.Errorf("embed: mark has no energy")
 	}
-	gain := peak * math.Pow(10, -(psnr+psnrHeadroom)/20) / rms
+	gain := level / rms
 	// SSIM budget: the model's loss is gain²·mean(mark²/A²) on the working grid.
 	var p2 float64
 	for i, m := range uni {
@@ -459,3 +451,51 @@ func meanSquare(m []float32) float64 {
 
 // raiseMin is the smallest gain increase worth another quantisation.
 const raiseMin = 1.02
+
+// markShape returns the mark's local amplitude on the working grid, A²/(A²+β), from the
+// perceptual amplitude A² (den) of the SSIM model. A correlation detector sums the mark, so
+// the shape that gives the largest sum Σa for a given energy Σa² (the PSNR floor) and model
+// loss Σa²/A² (the SSIM floor) is, by Lagrange, a = A²/(λ₁A² + λ₂) ∝ A²/(A²+β): even where
+// the image hides a mark well (A² ≫ β), fading as A² in dark flat regions (A² ≪ β). β is
+// where both floors bind together: the smallest β ≥ 0 whose loss per unit energy,
+// mean(a²/A²)/mean(a²), is at most maxRatio (the SSIM budget over the PSNR target's mean
+// square). On textured images, where even a uniform mark stays within the SSIM budget at
+// the PSNR floor, β is 0 and the mark is uniform.
+func markShape(den []float32, maxRatio float64) []float32 {
+	ratio := func(beta float64) float64 {
+		var s1, s2 float64
+		for _, d := range den {
+			dd := float64(d)
+			a := dd / (dd + beta)
+			s1 += a * a / dd
+			s2 += a * a
+		}
+		return s1 / s2
+	}
+	beta := 0.0
+	if ratio(beta) > maxRatio {
+		maxD := 0.0
+		for _, d := range den {
+			maxD = max(maxD, float64(d))
+		}
+		// Bisection on log β; the loss per unit energy falls as β grows.
+		lo, hi := math.Log(maxD*1e-6), math.Log(maxD*1e4)
+		if ratio(math.Exp(hi)) > maxRatio {
+			lo = hi
+		}
+		for it := 0; it < 40 && hi-lo > 0.01; it++ {
+			mid := (lo + hi) / 2
+			if ratio(math.Exp(mid)) > maxRatio {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		beta = math.Exp(hi)
+	}
+	amp := make([]float32, len(den))
+	for i, d := range den {
+		amp[i] = float32(float64(d) / (float64(d) + beta))
+	}
+	return amp
+}
