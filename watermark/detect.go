@@ -284,9 +284,9 @@ func halve(f []float32, w, h int) ([]float32, int, int) {
 }
 
 // whitenedField resamples img to the working grid of geometry g (the region workRegion
-// says), removes the local mean and divides
-// by the local deviation, clipped to ±3. Brightness, contrast and the host image's smooth
-// content drop out; what is left is texture, noise and the mark.
+// says), removes the local median and divides by the local deviation, clipped to ±3.
+// Brightness, contrast and the host image's smooth content and edges drop out; what is left
+// is fine texture, noise and the mark.
 func whitenedField(img *Gray, g geometry) ([]float32, int, int) {
 	fw, fh := workSize(img.Width, img.Height, g)
 	v, _ := resampleGray(img, fw, fh, false)
@@ -319,20 +319,28 @@ func cropField(v []float32, fw, x0, y0, rw, rh int) []float32 {
 	return out
 }
 
-// highPass subtracts the local mean over (2·hpRadius+1)² samples.
-func highPass(v []float32, w, h int) []float32 {
-	m := boxMean(v, w, h, hpRadius)
-	hp := make([]float32, len(v))
-	for i := range v {
-		hp[i] = v[i] - m[i]
-	}
-	return hp
+// normalisedField whitens a working-grid image: normaliseWith its own hostLevel.
+func normalisedField(v []float32, fw, fh int) (field, inv []float32) {
+	return normaliseWith(v, hostLevel(v, fw, fh), fw, fh)
 }
 
-// normalisedField whitens a working-grid image: high-pass, divided by the local deviation
-// (5×5) plus a tenth of its median, clipped to ±3. It also returns the divisor's inverse.
-func normalisedField(v []float32, fw, fh int) (field, inv []float32) {
-	hp := highPass(v, fw, fh)
+// hostLevel is the detector's estimate of the host image on a working grid, which the
+// whitening subtracts: the 5×5 median. Unlike a local mean it follows the host's edges
+// (ribs, vessels, the borders of the lungs) and leaves out the mark, whose cells are two
+// samples wide.
+func hostLevel(v []float32, w, h int) []float32 {
+	return medianFilter(v, w, h)
+}
+
+// normaliseWith whitens v with a given estimate of the host (hostLevel of v, or, in the
+// embedder's model of the detector, of the unmarked image): v minus the estimate, divided by
+// the local deviation plus normEps of its median, clipped to ±3. It also returns the
+// divisor's inverse.
+func normaliseWith(v, level []float32, fw, fh int) (field, inv []float32) {
+	hp := make([]float32, len(v))
+	for i := range v {
+		hp[i] = v[i] - level[i]
+	}
 	sq := make([]float32, len(v))
 	for i := range hp {
 		sq[i] = hp[i] * hp[i]
@@ -658,14 +666,9 @@ func (d *detector) softBits(c candidate) []float64 {
 	return soft
 }
 
-// Whitening: the detector subtracts the local mean over (2·hpRadius+1)² samples (a wider
-// window keeps more of the mark, whose cells are about two samples wide, while the embedder
-// cancels what the host leaves in), then divides by the local deviation plus normEps of its
-// median.
-const (
-	hpRadius         = 2
-	normEps  float32 = 0.1
-)
+// Whitening: the detector subtracts the 5×5 median (hostLevel), then divides by the local
+// deviation plus normEps of its median.
+const normEps float32 = 0.1
 
 // alignedReads are the aligned reads' results: the best read in the image's own orientation
 // and the best in the other seven (the candidates decoded), and the best score of each family
@@ -829,4 +832,72 @@ func PilotThresholds() Thresholds {
 // at scale 1), in 8 orientations, all shifts, two signs.
 func searchTests() float64 {
 	return float64(len(geometries)*len(scaleGrid(fineStep))+decodeTries*refinePhases) * 8 * tileBins * tileBins * 2
+}
+
+// medianFilter is the exact 5×5 median (r = 2) with the window clamped at the borders
+// (edge samples repeated): each column of five is sorted once per row, and the window's
+// median is the 13th smallest of its five sorted columns, found by merging them.
+func medianFilter(v []float32, w, h int) []float32 {
+	out := make([]float32, len(v))
+	cols := make([][5]float32, w+4)
+	for y := 0; y < h; y++ {
+		var rows [5][]float32
+		for j := range rows {
+			yy := min(h-1, max(0, y+j-2))
+			rows[j] = v[yy*w : (yy+1)*w]
+		}
+		for x := -2; x < w+2; x++ {
+			xx := min(w-1, max(0, x))
+			c := &cols[x+2]
+			c[0], c[1], c[2], c[3], c[4] = rows[0][xx], rows[1][xx], rows[2][xx], rows[3][xx], rows[4][xx]
+			for i := 1; i < 5; i++ {
+				t := c[i]
+				k := i - 1
+				for k >= 0 && c[k] > t {
+					c[k+1] = c[k]
+					k--
+				}
+				c[k+1] = t
+			}
+		}
+		o := out[y*w : (y+1)*w]
+		for x := range o {
+			a, b, c, d, e := &cols[x], &cols[x+1], &cols[x+2], &cols[x+3], &cols[x+4]
+			var ia, ib, ic, id, ie int
+			var m float32
+			for k := 0; k < 13; k++ {
+				m = float32(math.Inf(1))
+				which := 0
+				if ia < 5 && a[ia] < m {
+					m, which = a[ia], 1
+				}
+				if ib < 5 && b[ib] < m {
+					m, which = b[ib], 2
+				}
+				if ic < 5 && c[ic] < m {
+					m, which = c[ic], 3
+				}
+				if id < 5 && d[id] < m {
+					m, which = d[id], 4
+				}
+				if ie < 5 && e[ie] < m {
+					m, which = e[ie], 5
+				}
+				switch which {
+				case 1:
+					ia++
+				case 2:
+					ib++
+				case 3:
+					ic++
+				case 4:
+					id++
+				default:
+					ie++
+				}
+			}
+			o[x] = m
+		}
+	}
+	return out
 }

@@ -8,9 +8,10 @@
 // whose cells carry a key-derived pilot and 128 Reed–Solomon coded bits (version, payload id,
 // CRC-16; github.com/vivint/infectious, which corrects errors, not only erasures), decoded
 // from soft cell values by an ordered-statistics search over the code's binary image when
-// byte-wise decoding fails (osd.go: no Go library decodes a binary code from soft values). Its strength
-// follows a flattened SSIM model of the local mean and variance, capped by PSNR and by the
-// SSIM measured on the result; the embedder
+// byte-wise decoding fails (osd.go: no Go library decodes a binary code from soft values). Its
+// local strength is the shape that maximises the summed mark under an SSIM model of the local
+// mean and variance and the PSNR floor, capped by PSNR and by the SSIM measured on the
+// result; the embedder
 // runs the detector's own model to give every cell the same margin over the host image
 // (informed embedding) and quantises with error diffusion. The detector folds the image
 // modulo the tile period at a searched scale, finds the pilot in all 8 orientations and all
@@ -22,8 +23,9 @@
 // yields "absent" and no payload.
 //
 // The package works on pixel arrays only (Gray); package wmfile reads and writes files.
-// Resampling, folding and the SSIM strength model are written here because they are specific
-// to the scheme (float area averages of values and their squares in one pass, folds with
+// Resampling, folding, the detector's 5×5 median and the SSIM strength model are written
+// here because they are specific to the scheme (the median works on float working grids, with
+// clamped borders, many times per detection) (float area averages of values and their squares in one pass, folds with
 // a template-linear null); codes and FFTs come from libraries. Everything is deterministic for a given key.
 // See docs/watermark.md for the design, the threat model and measured robustness.
 package watermark

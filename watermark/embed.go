@@ -386,6 +386,7 @@ func informedCells(mean, amp []float32, ww, wh int, geom geometry, signs, target
 	pk := float32(peak)
 	marked := make([]float32, len(mean))
 	x0, y0, rw, rh := workRegion(ww, wh, geom) // what the detector reads
+	var level []float32
 	// total rescales v to the uniform mark's rms and returns the detector's cell statistics
 	// on the marked working image: its own whitening, normalisation and clipping, and the
 	// value range's clipping.
@@ -399,10 +400,12 @@ func informedCells(mean, amp []float32, ww, wh int, geom geometry, signs, target
 		for i := range m {
 			marked[i] = max(0, min(pk, mean[i]+f*m[i]))
 		}
-		field, _ := normalisedField(cropField(marked, ww, x0, y0, rw, rh), rw, rh)
+		field, _ := normaliseWith(cropField(marked, ww, x0, y0, rw, rh), level, rw, rh)
 		return cellStats(field, rw, rh, x0, y0, geom.foldHighPass())
 	}
-	field, _ := normalisedField(cropField(mean, ww, x0, y0, rw, rh), rw, rh)
+	hostCrop := cropField(mean, ww, x0, y0, rw, rh)
+	level = hostLevel(hostCrop, rw, rh)
+	field, _ := normaliseWith(hostCrop, level, rw, rh)
 	host := cellStats(field, rw, rh, x0, y0, geom.foldHighPass())
 	v := append([]float64(nil), signs...)
 	r0 := total(v)

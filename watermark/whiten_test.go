@@ -1,0 +1,45 @@
+package watermark
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// TestMedianFilter checks the detector's 5×5 median against sorting every window, on grids
+// smaller and larger than the window, with many ties (as on 8-bit images) and without.
+func TestMedianFilter(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	for _, tc := range []struct{ w, h, levels int }{
+		{1, 1, 7}, {3, 2, 7}, {5, 5, 3}, {17, 9, 7}, {40, 33, 1000}, {64, 48, 0},
+	} {
+		t.Run(fmt.Sprintf("%dx%d", tc.w, tc.h), func(t *testing.T) {
+			v := make([]float32, tc.w*tc.h)
+			for i := range v {
+				if tc.levels > 0 {
+					v[i] = float32(rng.IntN(tc.levels))
+				} else {
+					v[i] = float32(rng.NormFloat64())
+				}
+			}
+			want := make([]float32, len(v))
+			buf := make([]float32, 0, 25)
+			for y := 0; y < tc.h; y++ {
+				for x := 0; x < tc.w; x++ {
+					buf = buf[:0]
+					for j := -2; j <= 2; j++ {
+						for i := -2; i <= 2; i++ {
+							buf = append(buf, v[min(tc.h-1, max(0, y+j))*tc.w+min(tc.w-1, max(0, x+i))])
+						}
+					}
+					slices.Sort(buf)
+					want[y*tc.w+x] = buf[12]
+				}
+			}
+			if got := medianFilter(v, tc.w, tc.h); !slices.Equal(got, want) {
+				t.Errorf("median differs from sorting each window")
+			}
+		})
+	}
+}
