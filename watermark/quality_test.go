@@ -50,3 +50,52 @@ func TestEmbedVerified(t *testing.T) {
 		}
 	}
 }
+
+// TestMarkShape: the mark's shape is uniform when the SSIM budget allows it, and otherwise
+// grows with the perceptual amplitude and meets the budget exactly (both floors bind).
+func TestMarkShape(t *testing.T) {
+	lossPerEnergy := func(den, amp []float32) float64 {
+		var s1, s2 float64
+		for i, d := range den {
+			a := float64(amp[i])
+			s1 += a * a / float64(d)
+			s2 += a * a
+		}
+		return s1 / s2
+	}
+	// Half the samples smooth (A² = 1), half textured (A² = 100).
+	den := make([]float32, 1000)
+	for i := range den {
+		den[i] = 1
+		if i%2 == 1 {
+			den[i] = 100
+		}
+	}
+	uniform := lossPerEnergy(den, markShape(den, 1)) // a uniform mark: (1 + 0.01)/2
+	for _, tc := range []struct {
+		name     string
+		maxRatio float64
+		uniform  bool
+	}{
+		{"budget allows a uniform mark", 0.6, true},
+		{"budget binds", 0.2, false},
+		{"budget binds hard", 0.02, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			amp := markShape(den, tc.maxRatio)
+			got := lossPerEnergy(den, amp)
+			if tc.uniform {
+				if amp[0] != amp[1] || math.Abs(got-uniform) > 1e-9 {
+					t.Errorf("want a uniform mark, got amplitudes %.3f and %.3f", amp[0], amp[1])
+				}
+				return
+			}
+			if !(amp[0] < amp[1]) {
+				t.Errorf("smooth samples %.3f should carry less than textured ones %.3f", amp[0], amp[1])
+			}
+			if got > tc.maxRatio*1.001 || got < tc.maxRatio*0.98 {
+				t.Errorf("loss per unit energy %.4f, want just under %.4f (both floors binding)", got, tc.maxRatio)
+			}
+		})
+	}
+}
