@@ -561,6 +561,7 @@ func TestNoWrongPayload(t *testing.T) {
 		{"blur-1.6px", func(g *Gray, _ uint64) (*Gray, error) { return Blur(g, 1.6), nil }},
 	}
 	right, absent := 0, 0
+	perAttack := map[string]int{}
 	for j, g := range cxrImages(t, 20) {
 		for q := uint64(0); q < 3; q++ {
 			p := Payload{ID: (uint64(j)*1000 + q) * 7919, Version: 1}
@@ -584,9 +585,13 @@ func TestNoWrongPayload(t *testing.T) {
 					t.Errorf("image %d, %s: wrong payload %v, want %v (score %.1f, FP %.2g)", j, a.name, r.Payload, p, r.Score, r.FalsePositive)
 				default:
 					right++
+					perAttack[a.name]++
 				}
 			}
 		}
 	}
 	t.Logf("heavy attacks: %d payloads right, %d not decoded, none wrong", right, absent)
+	for _, a := range attacks {
+		t.Logf("%s: %d of 60 payloads right", a.name, perAttack[a.name])
+	}
 }
