@@ -834,7 +834,7 @@ func searchTests() float64 {
 	return float64(len(geometries)*len(scaleGrid(fineStep))+decodeTries*refinePhases) * 8 * tileBins * tileBins * 2
 }
 
-// medianFilter is the exact 5×5 median (r = 2) with the window clamped at the borders
+// medianFilter is the exact 5×5 median with the window clamped at the borders
 // (edge samples repeated): each column of five is sorted once per row, and the window's
 // median is the 13th smallest of its five sorted columns, found by merging them.
 func medianFilter(v []float32, w, h int) []float32 {

@@ -386,7 +386,10 @@ func informedCells(mean, amp []float32, ww, wh int, geom geometry, signs, target
 	pk := float32(peak)
 	marked := make([]float32, len(mean))
 	x0, y0, rw, rh := workRegion(ww, wh, geom) // what the detector reads
-	var level []float32
+	// The detector subtracts its estimate of the host (a median); the model keeps the
+	// unmarked image's, which the mark barely moves.
+	hostCrop := cropField(mean, ww, x0, y0, rw, rh)
+	level := hostLevel(hostCrop, rw, rh)
 	// total rescales v to the uniform mark's rms and returns the detector's cell statistics
 	// on the marked working image: its own whitening, normalisation and clipping, and the
 	// value range's clipping.
@@ -403,8 +406,6 @@ func informedCells(mean, amp []float32, ww, wh int, geom geometry, signs, target
 		field, _ := normaliseWith(cropField(marked, ww, x0, y0, rw, rh), level, rw, rh)
 		return cellStats(field, rw, rh, x0, y0, geom.foldHighPass())
 	}
-	hostCrop := cropField(mean, ww, x0, y0, rw, rh)
-	level = hostLevel(hostCrop, rw, rh)
 	field, _ := normaliseWith(hostCrop, level, rw, rh)
 	host := cellStats(field, rw, rh, x0, y0, geom.foldHighPass())
 	v := append([]float64(nil), signs...)
