@@ -40,6 +40,8 @@ func Suite() []Attack {
 		{"rescale-x0.5", pay, func(g *Gray) (*Gray, error) { return Rescale(g, 0.5), nil }},
 		{"rescale-x2", pay, func(g *Gray) (*Gray, error) { return Rescale(g, 2), nil }},
 		{"rescale-x0.25", pres, func(g *Gray) (*Gray, error) { return Rescale(g, 0.25), nil }},
+		{"resize-224x224", pay, func(g *Gray) (*Gray, error) { return Resize(g, 224, 224), nil }},
+		{"pad-square", pay, func(g *Gray) (*Gray, error) { return PadSquare(g), nil }},
 		{"crop-75%", pay, func(g *Gray) (*Gray, error) { return CropArea(g, 0.75), nil }},
 		{"crop-50%", pres, func(g *Gray) (*Gray, error) { return CropArea(g, 0.5), nil }},
 		{"noise-2%", pay, func(g *Gray) (*Gray, error) { return AddNoise(g, 0.02, 1), nil }},
@@ -164,6 +166,12 @@ func JPEGRoundTrip(g *Gray, q int) (*Gray, error) {
 // Rescale resizes by factor f (area averaging when shrinking, linear when enlarging).
 func Rescale(g *Gray, f float64) *Gray {
 	w, h := max(1, int(math.Round(float64(g.Width)*f))), max(1, int(math.Round(float64(g.Height)*f)))
+	return Resize(g, w, h)
+}
+
+// Resize resizes to w×h whatever the aspect (area averaging when shrinking, linear when
+// enlarging, per axis): what a training pipeline does to reach its fixed input size.
+func Resize(g *Gray, w, h int) *Gray {
 	v, _ := resampleGray(g, w, h, false)
 	return fromFloats(v, w, h, g.BitDepth)
 }
@@ -173,6 +181,18 @@ func fromFloats(v []float32, w, h, bits int) *Gray {
 	m := out.Max()
 	for i, f := range v {
 		out.Pix[i] = uint16(math.Max(0, math.Min(m, math.Round(float64(f)))))
+	}
+	return out
+}
+
+// PadSquare centres the image on a black square whose side is its long side: the
+// letterboxing some training pipelines do instead of stretching.
+func PadSquare(g *Gray) *Gray {
+	s := max(g.Width, g.Height)
+	out := NewGray(s, s, g.BitDepth)
+	x0, y0 := (s-g.Width)/2, (s-g.Height)/2
+	for y := 0; y < g.Height; y++ {
+		copy(out.Pix[(y0+y)*s+x0:], g.Pix[y*g.Width:(y+1)*g.Width])
 	}
 	return out
 }

@@ -16,7 +16,7 @@ const (
 	FalsePositiveTarget = 1e-9
 	// MinDetectSide is the smallest image side the detector accepts.
 	MinDetectSide = 32
-	minScale      = 0.85   // smallest cell scale searched (relative to the short side)
+	minScale      = 0.65   // smallest cell scale searched (relative to the short side)
 	maxScale      = 2.4    // largest: a crop that halves the short side needs 2
 	coarseStep    = 0.01   // log-scale step of the coarse search (on a half-resolution field)
 	fineStep      = 0.0025 // log-scale step of the fine search
@@ -66,6 +66,10 @@ type Result struct {
 	Scale float64 `json:"scale"`
 	// Inverted is true when the grey levels were inverted.
 	Inverted bool `json:"inverted"`
+	// Stretch is set when the image was resized to another aspect (a training pipeline's
+	// fixed input size): its horizontal scale over its vertical one, at which the aligned
+	// reads read it. Zero when not stretched.
+	Stretch float64 `json:"stretch,omitempty"`
 	// KeyID names the key that was tried.
 	KeyID string `json:"key_id"`
 }
@@ -108,6 +112,9 @@ func Detect(img *Gray, key Key) (Result, error) {
 	tests := searchTests()
 	reads := alignedCandidates(img, df, fields)
 	aligned, oriented := reads.identity, reads.oriented
+	if reads.stretch != 1 {
+		res.Stretch = reads.stretch
+	}
 	res.Score = math.Max(math.Abs(best.z), math.Max(math.Abs(aligned.z), math.Abs(oriented.z)))
 	res.Orientation = orientationNames[best.d]
 	res.Scale = best.r
@@ -289,6 +296,11 @@ func halve(f []float32, w, h int) ([]float32, int, int) {
 // is fine texture, noise and the mark.
 func whitenedField(img *Gray, g geometry) ([]float32, int, int) {
 	fw, fh := workSize(img.Width, img.Height, g)
+	return whitenedGrid(img, g, fw, fh)
+}
+
+// whitenedGrid is whitenedField on a working grid of fw×fh samples.
+func whitenedGrid(img *Gray, g geometry, fw, fh int) ([]float32, int, int) {
 	v, _ := resampleGray(img, fw, fh, false)
 	x0, y0, rw, rh := workRegion(fw, fh, g)
 	f, _ := normalisedField(cropField(v, fw, x0, y0, rw, rh), rw, rh)
@@ -678,6 +690,7 @@ const normEps float32 = 0.1
 type alignedReads struct {
 	identity, oriented        candidate
 	primary, alternate, other float64
+	stretch                   float64 // the distortion read at (readStretch; 1: none)
 }
 
 // alignedCandidates read the pilot where an image that was not cropped carries it: on the
@@ -698,13 +711,43 @@ func alignedCandidates(img *Gray, df *detector, fields map[geometry][]float32) a
 	if src := shrinkForReads(img); src != img {
 		img, fields = src, nil
 	}
+	// Every geometry's working grid at the image's own aspect; the tile energy the best of
+	// the large geometry's gathers is what a stretched grid of it must beat (readStretch).
+	// (The small geometry's grids are left out of that: a large-geometry tile stretched by a
+	// simple ratio, 3:2, can fold coherently onto them, at two or three periods per bin tile.)
+	own := map[geometry][]float32{}
+	eOwn := math.Inf(-1)
 	for _, base := range geometries {
 		for _, g := range base.alternatives() {
-			fw, fh := workSize(img.Width, img.Height, g)
-			x0, y0, rw, rh := workRegion(fw, fh, g)
 			f, ok := fields[g]
 			if !ok {
 				f, _, _ = whitenedField(img, g)
+			}
+			own[g] = f
+			if base != geomLarge {
+				continue
+			}
+			fw, fh := workSize(img.Width, img.Height, g)
+			_, _, rw, rh := workRegion(fw, fh, g)
+			if e, _ := foldEnergy(f, rw, rh, 1, 1, tileBins); e > eOwn {
+				eOwn = e
+			}
+		}
+	}
+	// A stretched image (resized to another aspect) is read on the grid its mark's tile
+	// gives; the grid is chosen from the pixels alone, so the hypotheses stay the same.
+	st, fd := readStretch(img, geomLarge, own[geomLarge], eOwn)
+	ar.stretch = st.distortion(img.Width, img.Height)
+	if fd != nil {
+		own = map[geometry][]float32{geomLarge: fd}
+	}
+	for _, base := range geometries {
+		for _, g := range base.alternatives() {
+			fw, fh := st.grid(img.Width, img.Height, g)
+			x0, y0, rw, rh := workRegion(fw, fh, g)
+			f, ok := own[g]
+			if !ok {
+				f, _, _ = whitenedGrid(img, g, fw, fh)
 			}
 			fold := df.fold(f, rw, rh, 1, g.foldHighPass())
 			df.scores(fold)

@@ -52,7 +52,7 @@ func (g geometry) foldHighPass() int {
 
 // alternatives lists the geometries Embed tries, in order, when its self-check fails: g
 // itself, then 8/7, 15/14 and 13/14 times as many cells, which the detector's scale search
-// (0.85 to 2.4) finds at scales 0.875, 0.93 and 1.08 (3/4 and 6/7 were tried too: they
+// (0.65 to 2.4) finds at scales 0.875, 0.93 and 1.08 (3/4 and 6/7 were tried too: they
 // rescued none of the images these leave).
 func (g geometry) alternatives() []geometry {
 	return []geometry{g, g * 8 / 7, g * 15 / 14, g * 13 / 14}

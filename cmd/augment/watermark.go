@@ -255,8 +255,12 @@ func verdictLine(v wmfile.Verdict) string {
 	if r.Payload != nil {
 		payload = fmt.Sprintf("payload %s, %d corrected bits", r.Payload, r.BitErrors)
 	}
+	where := r.Orientation
+	if r.Stretch != 0 {
+		where += fmt.Sprintf(", resized to another aspect (x/y scale %.3f)", r.Stretch)
+	}
 	line := fmt.Sprintf("%s  PRESENT  %s  (score %.1fσ, false-positive probability %.2g, %s, key %s)",
-		v.Path, payload, r.Score, r.FalsePositive, r.Orientation, r.KeyID)
+		v.Path, payload, r.Score, r.FalsePositive, where, r.KeyID)
 	if v.TagsStripped {
 		tag := "Synthetic Data is " + map[bool]string{true: "absent", false: v.SyntheticData}[v.SyntheticData == ""]
 		if v.Format != wmfile.DICOM {
@@ -272,8 +276,9 @@ func (a *app) watermarkAttackCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "attack --key-file K FILE... --out DIR",
 		Short: "Run the robustness suite on your own images and print the table",
-		Long: `attack applies the robustness suite (JPEG 90/75/50, rescale ×0.5/×2/×0.25, crops keeping 75 %
-and 50 % of the area, Gaussian noise 2 %, blur σ=1 px, brightness and contrast ±20 %, a
+		Long: `attack applies the robustness suite (JPEG 90/75/50, rescale ×0.5/×2/×0.25, a resize to
+224×224 whatever the aspect (a training pipeline's input) and letterboxing to a square,
+crops keeping 75 % and 50 % of the area, Gaussian noise 2 %, blur σ=1 px, brightness and contrast ±20 %, a
 window/level 8-bit export, rotations and flips) to each file and detects the mark in every
 result. A file that carries no decodable mark is marked first (payload from --run-id). The
 attacked images are written to --out as PNG with table.json and table.md; the table is

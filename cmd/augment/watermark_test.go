@@ -153,3 +153,35 @@ func TestWatermarkDICOM(t *testing.T) {
 		t.Errorf("verify marked DICOM: exit %d, verdict %+v, result %+v, embedded payload %s", code, v, v.Result, e.Payload)
 	}
 }
+
+func TestVerdictLine(t *testing.T) {
+	p := watermark.Payload{ID: 7, Version: 1}
+	for _, tc := range []struct {
+		name string
+		v    wmfile.Verdict
+		want []string
+		not  []string
+	}{
+		{"absent", wmfile.Verdict{Path: "a.png", Result: &watermark.Result{Score: 2, FalsePositive: 1, KeyID: "k"}},
+			[]string{"a.png  absent"}, []string{"PRESENT"}},
+		{"present", wmfile.Verdict{Path: "b.png", Format: wmfile.PNG, TagsStripped: true, Result: &watermark.Result{Present: true, Payload: &p, Orientation: "identity", KeyID: "k"}},
+			[]string{"PRESENT", "payload " + p.String(), "WARNING", "png carries no Synthetic Data tag"}, []string{"resized"}},
+		{"stretched", wmfile.Verdict{Path: "c.png", Result: &watermark.Result{Present: true, Payload: &p, Orientation: "identity", Stretch: 0.859, KeyID: "k"}},
+			[]string{"PRESENT", "resized to another aspect (x/y scale 0.859)"}, nil},
+		{"error", wmfile.Verdict{Path: "d.png", Error: "bad header"}, []string{"d.png  error: bad header"}, []string{"PRESENT"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			line := verdictLine(tc.v)
+			for _, w := range tc.want {
+				if !strings.Contains(line, w) {
+					t.Errorf("%q lacks %q", line, w)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(line, w) {
+					t.Errorf("%q has %q", line, w)
+				}
+			}
+		})
+	}
+}
