@@ -51,6 +51,7 @@ func Suite() []Attack {
 		{"contrast+20%", pay, func(g *Gray) (*Gray, error) { return Contrast(g, 1.2), nil }},
 		{"contrast-20%", pay, func(g *Gray) (*Gray, error) { return Contrast(g, 0.8), nil }},
 		{"window-level-8bit", pay, func(g *Gray) (*Gray, error) { return WindowTo8Bit(g, 0.6), nil }},
+		{"equalise-8bit", pay, func(g *Gray) (*Gray, error) { return Equalise8Bit(g), nil }},
 		{"rotate-90", pay, func(g *Gray) (*Gray, error) { return Orient(g, 5), nil }},
 		{"rotate-180", pay, func(g *Gray) (*Gray, error) { return Orient(g, 3), nil }},
 		{"rotate-270", pay, func(g *Gray) (*Gray, error) { return Orient(g, 6), nil }},
@@ -304,6 +305,26 @@ func WindowTo8Bit(g *Gray, width float64) *Gray {
 	p1, p50, p99 := float64(v[len(v)/100]), float64(v[len(v)/2]), float64(v[len(v)*99/100])
 	ww := math.Max(1, width*(p99-p1))
 	return To8Bit(g, p50-ww/2, p50+ww/2)
+}
+
+// Equalise8Bit maps the image through its cumulative histogram onto 0..255: the global
+// histogram equalisation many chest X-ray pipelines apply before training.
+func Equalise8Bit(g *Gray) *Gray {
+	hist := make([]int, int(g.Max())+1)
+	for _, v := range g.Pix {
+		hist[v]++
+	}
+	lut := make([]uint16, len(hist))
+	c := 0
+	for i, h := range hist {
+		c += h
+		lut[i] = uint16(math.Round(255 * float64(c) / float64(len(g.Pix))))
+	}
+	out := NewGray(g.Width, g.Height, 8)
+	for i, v := range g.Pix {
+		out.Pix[i] = lut[v]
+	}
+	return out
 }
 
 // Orient applies one of the 8 orientations d (bit 2: transpose, bit 0: flip columns,

@@ -276,12 +276,13 @@ func (a *app) watermarkAttackCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "attack --key-file K FILE... --out DIR",
 		Short: "Run the robustness suite on your own images and print the table",
-		Long: `attack applies the robustness suite (JPEG 90/75/50, rescale ×0.5/×2/×0.25, a resize to
-224×224 whatever the aspect (a training pipeline's input) and letterboxing to a square,
-crops keeping 75 % and 50 % of the area, Gaussian noise 2 %, blur σ=1 px, brightness and contrast ±20 %, a
-window/level 8-bit export, rotations and flips) to each file and detects the mark in every
-result. A file that carries no decodable mark is marked first (payload from --run-id). The
-attacked images are written to --out as PNG with table.json and table.md; the table is
+		Long: `attack applies the robustness suite to each file and detects the mark in every result:
+JPEG 90/75/50, rescale ×0.5/×2/×0.25, a resize to 224×224 whatever the aspect (a training
+pipeline's input), letterboxing to a square, crops keeping 75 % and 50 % of the area,
+Gaussian noise 2 %, blur σ=1 px, brightness and contrast ±20 %, a window/level 8-bit
+export, a histogram equalisation to 8 bits, rotations and flips. A file that carries no
+decodable mark is marked first (payload from --run-id). The attacked images are written to
+--out as PNG with table.json and table.md; the table is
 printed. Exit code 1 when an attack broke its expectation on some image.`,
 		Example: `  augment watermark attack --key-file wm.key marked/*.png --out attacked/
   augment watermark attack --json --key-file wm.key ct/ --out attacked/ > table.json`,
