@@ -9,9 +9,9 @@ import "math"
 // so a stretched image would be read at the wrong cell size along one axis, and its tile
 // would drift across the image. The mark itself says how the image was stretched: its tile
 // repeats, so folding the whitened field at the right grid gathers energy into the tile,
-// whichever key made it. The detector searches the original aspect A (long side over short
-// side, 1 to aspectMax) and which axis was the short one, by that energy, and reads at the
-// best grid when it gathers clearly more than the grid of the image's own aspect. The
+// whichever key made it. The detector searches the original aspect (long side over short
+// side, 1 to aspectMax) and which axis was the short one by that energy, and reads at the
+// best grid when it gathers clearly more than the grids of the image's own aspect. The
 // search uses no key, so reading at the grid it picks is still one hypothesis per read (the
 // null over keys holds for any grid chosen from the pixels alone).
 
@@ -65,8 +65,8 @@ func (s stretch) distortion(w, h int) float64 {
 
 // readStretch returns the stretch at which the aligned reads read img, and the whitened
 // working field of geometry g there (nil for the image's own aspect); field is g's whitened
-// field at the image's own aspect, eOwn the most tile energy any geometry's grid gathers at
-// that aspect (foldEnergy). The original image's long side has a whole number of
+// field at the image's own aspect, eOwn the most tile energy g's grids (its own cell size and
+// the self-check's others) gather at that aspect (foldEnergy). The original image's long side has a whole number of
 // working samples (the embedder's grid), so the search runs over those counts, with either
 // axis as the original short side: a coarse search folds a half-resolution copy of field at
 // every other count; the best, when it gathers clearly more energy than the image's own
