@@ -1,6 +1,12 @@
 package watermark
 
-import "math"
+import (
+	"cmp"
+	"math"
+	"slices"
+
+	"gonum.org/v1/gonum/dsp/fourier"
+)
 
 // Aspect recovery. Training pipelines often resize images to a fixed input size (224×224,
 // 512×512) whatever their aspect, which stretches the mark's tile by different factors along
@@ -142,29 +148,48 @@ func abs(v int) int {
 	return v
 }
 
-// foldEnergy is the energy of a w×h field folded into one tile of n×n bins at rx, ry samples
-// per bin (nearest bin), less what the samples' own spread puts there: how much of the field
-// repeats with that period, whatever the tile holds. The folded tile's row and column means
-// are removed first: a host that repeats along one axis only (the lines of an anti-scatter
-// grid, scan lines) folds into them, a mark's tile, random in both axes, hardly. It also
-// returns the energy's standard deviation were the samples independent noise.
+// foldEnergy is the energy a w×h field folds into one tile of n×n bins at rx, ry samples per
+// bin (nearest bin): how much of the field repeats with that period, whatever the tile
+// holds. It folds the top and the bottom half separately and sums the products of their
+// bins, so that noise, which the two halves do not share, adds nothing on average however
+// its samples are correlated (an energy less the noise's expected share would favour
+// periods that put fewer samples in a bin). Each fold's row and column means are removed
+// first: a host that repeats along one axis only (the lines of an anti-scatter grid, scan
+// lines) folds into them, a mark's tile, random in both axes, hardly. It also returns the
+// energy's standard deviation were the samples independent noise.
 func foldEnergy(f []float32, w, h int, rx, ry float64, n int) (float64, float64) {
-	sum := make([]float64, n*n)
-	cnt := make([]float64, n*n)
 	bx := make([]int, w)
 	for x := range bx {
 		bx[x] = int(math.Floor(float64(x)/rx+0.5)) % n
 	}
+	var halves [2][]float64
+	var counts [2][]float64
 	var s2 float64
-	for y := 0; y < h; y++ {
-		r := int(math.Floor(float64(y)/ry+0.5)) % n * n
-		for x, v := range f[y*w : (y+1)*w] {
-			sum[r+bx[x]] += float64(v)
-			cnt[r+bx[x]]++
-			s2 += float64(v) * float64(v)
+	for k := range halves {
+		sum, cnt := make([]float64, n*n), make([]float64, n*n)
+		for y := k * (h / 2); y < (k+1)*(h/2); y++ {
+			r := int(math.Floor(float64(y)/ry+0.5)) % n * n
+			for x, v := range f[y*w : (y+1)*w] {
+				sum[r+bx[x]] += float64(v)
+				cnt[r+bx[x]]++
+				s2 += float64(v) * float64(v)
+			}
+		}
+		halves[k], counts[k] = centred(sum, cnt, n), cnt
+	}
+	s2 /= float64(max(1, 2*(h/2)*w))
+	var e, v float64
+	for i := range halves[0] {
+		e += halves[0][i] * halves[1][i]
+		if counts[0][i] > 0 && counts[1][i] > 0 {
+			v += (s2 / counts[0][i]) * (s2 / counts[1][i])
 		}
 	}
-	s2 /= float64(max(1, w*h))
+	return e, math.Sqrt(v)
+}
+
+// centred turns bin sums into means and removes the tile's row and column means.
+func centred(sum, cnt []float64, n int) []float64 {
 	rows, cols := make([]float64, n), make([]float64, n)
 	var all float64
 	for i := range sum {
@@ -175,15 +200,206 @@ func foldEnergy(f []float32, w, h int, rx, ry float64, n int) (float64, float64)
 		cols[i%n] += sum[i] / float64(n)
 		all += sum[i] / float64(n*n)
 	}
-	keep := (1 - 1/float64(n)) * (1 - 1/float64(n)) // share of a bin's noise left by the centring
-	var e, v float64
 	for i := range sum {
-		if cnt[i] > 0 {
-			m := sum[i] - rows[i/n] - cols[i%n] + all
-			q := keep * s2 / cnt[i]
-			e += m*m - q
-			v += 2 * q * q
+		sum[i] += all - rows[i/n] - cols[i%n]
+	}
+	return sum
+}
+
+// Crops of stretched images. The full search assumes square cells, so an image that was
+// cropped and resized to another aspect (a crop taken for a training set, then brought to
+// its input size) is found by neither it nor the aligned reads. The tile's period along
+// each axis does not depend on where the crop was taken: the whitened field's
+// autocorrelation along an axis peaks at multiples of it. stretchedCropRead takes the
+// strongest periods of both axes (and twice and half of each), keeps the pair whose grid
+// folds the most energy into the tile when it is clearly not square and clearly beats the
+// square grids among them, resamples the image so that the cells are exactly binsPerCell
+// samples on both axes, and searches every shift and orientation there, like refine. It is
+// one more read of the full search (two grid phases), counted with it.
+
+const (
+	cropPeaks    = 2     // strongest periods per axis
+	cropMinSNR   = 3.0   // comb score a period needs
+	cropMinLag   = 12    // shorter lags carry the whitening's own correlation
+	cropReach    = 0.7   // lags used, as a share of the axis
+	cropLogStep  = 0.001 // log step of the period search
+	cropSquare   = 0.005 // |ln(rx/ry)| under which cells are square
+	cropHarmonic = 0.8   // share of the most energy at which a pair counts as nearly the most
+)
+
+// stretchedCropRead returns the read of img at the non-square cells the periods of field
+// (the large geometry's whitened working field) give, and whether there was one.
+func stretchedCropRead(img *Gray, field []float32, df *detector) (candidate, bool) {
+	g := geomLarge
+	fw, fh := workSize(img.Width, img.Height, g)
+	_, _, rw, rh := workRegion(fw, fh, g)
+	lo, hi := minScale*tileBins, maxScale*tileBins
+	options := func(alongX bool) []float64 {
+		var out []float64
+		for _, p := range newPeriodComb(axisAutocorr(field, rw, rh, alongX)).peaks(lo/2, hi, cropPeaks) {
+			for _, q := range []float64{p, 2 * p, p / 2} {
+				if q >= lo && q <= hi {
+					out = append(out, q)
+				}
+			}
+		}
+		return out
+	}
+	type pair struct{ rx, ry, e, sd float64 }
+	var pairs []pair
+	bestE, squareE := math.Inf(-1), 0.0
+	for _, x := range options(true) {
+		for _, y := range options(false) {
+			rx, ry := x/tileBins, y/tileBins
+			e, sd := foldEnergy(field, rw, rh, rx, ry, tileBins)
+			if math.Abs(math.Log(rx/ry)) < cropSquare {
+				squareE = max(squareE, e)
+				continue
+			}
+			pairs = append(pairs, pair{rx, ry, e, sd})
+			bestE = max(bestE, e)
 		}
 	}
-	return e, math.Sqrt(v)
+	// Twice the period on an axis folds two tiles into one and gathers as much energy as the
+	// period itself: of the pairs that gather nearly the most, the smallest cells.
+	var p pair
+	for _, q := range pairs {
+		if q.e >= cropHarmonic*bestE && (p.rx == 0 || q.rx*q.ry < p.rx*p.ry) {
+			p = q
+		}
+	}
+	if p.rx == 0 || p.e < aspectGain*squareE+aspectNoise*p.sd {
+		return candidate{}, false
+	}
+	brx, bry := p.rx, p.ry
+	kx, ky := float64(img.Width)/float64(fw)*brx, float64(img.Height)/float64(fh)*bry // pixels per sample
+	best := candidate{}
+	for ph := 0; ph < refinePhases; ph++ {
+		off := float64(ph) / refinePhases
+		w := max(1, int(float64(img.Width)/kx-off))
+		h := max(1, int(float64(img.Height)/ky-off))
+		v, _ := resampleKernels(img, 0, 0, img.Width, img.Height,
+			newKernelAt(img.Width, w, kx, off), newKernelAt(img.Height, h, ky, off), false)
+		cw, ch := min(w, g.maxWorkLong()), min(h, g.maxWorkLong())
+		f, _ := normalisedField(cropField(v, w, (w-cw)/2, (h-ch)/2, cw, ch), cw, ch)
+		c := df.search(f, cw, ch, 1, g.foldHighPass())
+		if math.Abs(c.z) > math.Abs(best.z) {
+			c.g, c.r = g, math.Sqrt(brx*bry)
+			c.stretch = (kx * float64(fw) / float64(img.Width)) / (ky * float64(fh) / float64(img.Height))
+			best = c
+		}
+	}
+	return best, true
+}
+
+// axisAutocorr is the autocorrelation of a w×h field along x (alongX) or y, averaged over the
+// other axis, for lags 0..n−1 (n the axis length), each lag normalised by its overlap.
+func axisAutocorr(f []float32, w, h int, alongX bool) []float64 {
+	n, m := w, h
+	if !alongX {
+		n, m = h, w
+	}
+	nfft := 1
+	for nfft < 2*n {
+		nfft *= 2
+	}
+	fft := fourier.NewFFT(nfft)
+	pow := make([]float64, nfft/2+1)
+	seq := make([]float64, nfft)
+	var coef []complex128
+	for j := 0; j < m; j++ {
+		clear(seq)
+		for i := 0; i < n; i++ {
+			if alongX {
+				seq[i] = float64(f[j*w+i])
+			} else {
+				seq[i] = float64(f[i*w+j])
+			}
+		}
+		coef = fft.Coefficients(coef, seq)
+		for i, c := range coef {
+			pow[i] += real(c)*real(c) + imag(c)*imag(c)
+		}
+	}
+	pc := make([]complex128, len(pow))
+	for i, p := range pow {
+		pc[i] = complex(p, 0)
+	}
+	r := fft.Sequence(nil, pc)
+	out := make([]float64, n)
+	for t := range out {
+		out[t] = r[t] / float64(nfft) / float64(m*(n-t))
+	}
+	return out
+}
+
+// periodComb scores a period P for an autocorrelation R: the mean, over the multiples kP
+// within reach, of R(kP) − R((k−½)P) (peaks against the troughs between them, so that 2P
+// scores nothing and P/2 half), in units of its noise (R's robust spread at lags in reach).
+type periodComb struct {
+	r     []float64
+	sigma float64
+}
+
+func newPeriodComb(r []float64) periodComb {
+	hi := int(cropReach * float64(len(r)))
+	var dev []float64
+	for t := cropMinLag; t < hi; t++ {
+		dev = append(dev, math.Abs(r[t]))
+	}
+	if len(dev) == 0 {
+		return periodComb{r: r}
+	}
+	slices.Sort(dev)
+	return periodComb{r: r, sigma: 1.4826 * dev[len(dev)/2]}
+}
+
+func (c periodComb) at(x float64) float64 {
+	i := int(x)
+	if i+1 >= len(c.r) {
+		return 0
+	}
+	f := x - float64(i)
+	return c.r[i]*(1-f) + c.r[i+1]*f
+}
+
+func (c periodComb) score(p float64) float64 {
+	if c.sigma == 0 {
+		return 0
+	}
+	reach := cropReach * float64(len(c.r))
+	var s float64
+	k := 0
+	for j := 1; float64(j)*p <= reach; j++ {
+		if (float64(j)-0.5)*p < cropMinLag {
+			continue
+		}
+		s += c.at(float64(j)*p) - c.at((float64(j)-0.5)*p)
+		k++
+	}
+	if k == 0 {
+		return 0
+	}
+	return s / float64(k) / (c.sigma * math.Sqrt(2/float64(k)))
+}
+
+// peaks returns up to k periods in [lo, hi] where the score has a local maximum of at least
+// cropMinSNR, strongest first.
+func (c periodComb) peaks(lo, hi float64, k int) []float64 {
+	type peak struct{ p, s float64 }
+	var found []peak
+	prev, cur := math.Inf(-1), c.score(lo)
+	for lp := math.Log(lo); lp <= math.Log(hi); lp += cropLogStep {
+		next := c.score(math.Exp(lp + cropLogStep))
+		if cur >= cropMinSNR && cur >= prev && cur > next {
+			found = append(found, peak{math.Exp(lp), cur})
+		}
+		prev, cur = cur, next
+	}
+	slices.SortFunc(found, func(a, b peak) int { return cmp.Compare(b.s, a.s) })
+	out := make([]float64, 0, k)
+	for _, f := range found[:min(k, len(found))] {
+		out = append(out, f.p)
+	}
+	return out
 }

@@ -78,3 +78,40 @@ func TestPaddedRead(t *testing.T) {
 		})
 	}
 }
+
+// TestStretchedCropRead crops marked images and resizes the crop to another aspect (a crop
+// taken for a training set, brought to its input size) and checks that the payload is read
+// and the stretch reported.
+func TestStretchedCropRead(t *testing.T) {
+	key := benchKey(t)
+	for _, tc := range []struct {
+		w, h   int
+		area   float64
+		tw, th int
+	}{
+		{320, 256, 0.8, 224, 224},
+		{256, 320, 0.6, 256, 256},
+		{300, 300, 0.7, 300, 220},
+	} {
+		t.Run(fmt.Sprintf("%dx%d-crop%.0f%%-to-%dx%d", tc.w, tc.h, 100*tc.area, tc.tw, tc.th), func(t *testing.T) {
+			img := syntheticCT(tc.w, tc.h, uint64(tc.w*tc.h+1))
+			p := Payload{ID: uint64(tc.w*1000 + tc.h + 1), Version: 1}
+			m, err := Embed(img, key, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := CropArea(m, tc.area)
+			r, err := Detect(Resize(c, tc.tw, tc.th), key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Payload == nil || *r.Payload != p {
+				t.Fatalf("payload not read: %+v", r)
+			}
+			want := (float64(tc.tw) / float64(c.Width)) / (float64(tc.th) / float64(c.Height))
+			if math.Abs(r.Stretch/want-1) > 0.01 {
+				t.Errorf("stretch %.4f, want %.4f", r.Stretch, want)
+			}
+		})
+	}
+}

@@ -42,6 +42,7 @@ func Suite() []Attack {
 		{"rescale-x0.25", pres, func(g *Gray) (*Gray, error) { return Rescale(g, 0.25), nil }},
 		{"resize-224x224", pay, func(g *Gray) (*Gray, error) { return Resize(g, 224, 224), nil }},
 		{"pad-square", pay, func(g *Gray) (*Gray, error) { return PadSquare(g), nil }},
+		{"crop-80%-to-224x224", pay, func(g *Gray) (*Gray, error) { return Resize(CropArea(g, 0.8), 224, 224), nil }},
 		{"crop-75%", pay, func(g *Gray) (*Gray, error) { return CropArea(g, 0.75), nil }},
 		{"crop-50%", pres, func(g *Gray) (*Gray, error) { return CropArea(g, 0.5), nil }},
 		{"noise-2%", pay, func(g *Gray) (*Gray, error) { return AddNoise(g, 0.02, 1), nil }},

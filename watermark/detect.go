@@ -107,18 +107,20 @@ func Detect(img *Gray, key Key) (Result, error) {
 	for i := range cands[:nTry] {
 		cands[i] = refine(img, cands[i], df)
 	}
+	if c, ok := stretchedCropRead(img, fields[geomLarge], df); ok {
+		cands = slices.Insert(cands, nTry, c)
+		nTry++
+	}
 	sort.Slice(cands[:nTry], func(i, j int) bool { return math.Abs(cands[i].z) > math.Abs(cands[j].z) })
 	best := cands[0]
 	tests := searchTests()
 	reads := alignedCandidates(img, df, fields)
 	aligned, oriented := reads.identity, reads.oriented
-	if reads.stretch != 1 {
-		res.Stretch = reads.stretch
-	}
 	res.Score = math.Max(math.Abs(best.z), math.Max(math.Abs(aligned.z), math.Abs(oriented.z)))
 	res.Orientation = orientationNames[best.d]
 	res.Scale = best.r
 	res.Inverted = best.z < 0
+	res.Stretch = best.stretch
 	// Hoeffding, per test (one-sided: a sign is a test of its own), for the best score of
 	// each family, weighed by its share (weighted Bonferroni); the strongest family says
 	// where the mark was found.
@@ -126,7 +128,7 @@ func Detect(img *Gray, key Key) (Result, error) {
 	minP := tail(tests, best.z) / searchWeight
 	if p := tail(alignedOrientedTests, oriented.z) / orientedWeight; p < minP {
 		minP = p
-		res.Orientation, res.Scale, res.Inverted = orientationNames[oriented.d], oriented.r, oriented.z < 0
+		res.Orientation, res.Scale, res.Inverted, res.Stretch = orientationNames[oriented.d], oriented.r, oriented.z < 0, oriented.stretch
 	}
 	np := float64(len(primaryBases(img.Width, img.Height)))
 	na := np * float64(len(geomLarge.alternatives())-1)
@@ -135,7 +137,7 @@ func Detect(img *Gray, key Key) (Result, error) {
 			tail(identityTests-np-na, reads.other)/alignedWeight))
 	if idP < minP {
 		minP = idP
-		res.Orientation, res.Scale, res.Inverted = orientationNames[0], aligned.r, aligned.z < 0
+		res.Orientation, res.Scale, res.Inverted, res.Stretch = orientationNames[0], aligned.r, aligned.z < 0, aligned.stretch
 	}
 	pPilot := math.Min(1, pilotShare*minP)
 	d := df
@@ -153,7 +155,7 @@ func Detect(img *Gray, key Key) (Result, error) {
 		r, err := cd.decode(d.softBits(c))
 		if err == nil {
 			dec = &r
-			res.Orientation, res.Scale, res.Inverted = orientationNames[c.d], c.r, c.z < 0
+			res.Orientation, res.Scale, res.Inverted, res.Stretch = orientationNames[c.d], c.r, c.z < 0, c.stretch
 			break
 		}
 	}
@@ -421,12 +423,13 @@ func footprints(hw []float64) []float64 {
 
 // candidate is the best pilot match at one scale.
 type candidate struct {
-	g      geometry
-	r      float64
-	d      int     // orientation
-	sx, sy int     // cyclic shift of the tile
-	z      float64 // pilot correlation in null standard deviations (sign: polarity)
-	fold   []float64
+	g       geometry
+	r       float64
+	d       int     // orientation
+	sx, sy  int     // cyclic shift of the tile
+	z       float64 // pilot correlation in null standard deviations (sign: polarity)
+	fold    []float64
+	stretch float64 // the image's x:y scale distortion the read corrected (0: none)
 }
 
 // detector holds the key's templates and FFT scratch space for one tile size.
@@ -765,6 +768,9 @@ func alignedCandidates(img *Gray, df *detector, fields map[geometry][]float32) a
 				}
 				if math.Abs(z) > math.Abs(best.z) {
 					*best = candidate{g: g, r: float64(base) / float64(g), d: o, sx: sx, sy: sy, z: z, fold: fold}
+					if ar.stretch != 1 {
+						best.stretch = ar.stretch
+					}
 				}
 				switch {
 				case o != 0:
@@ -874,7 +880,7 @@ func PilotThresholds() Thresholds {
 // geometries, and the refined reads (refinePhases per decoded candidate, each a full search
 // at scale 1), in 8 orientations, all shifts, two signs.
 func searchTests() float64 {
-	return float64(len(geometries)*len(scaleGrid(fineStep))+decodeTries*refinePhases) * 8 * tileBins * tileBins * 2
+	return float64(len(geometries)*len(scaleGrid(fineStep))+(decodeTries+1)*refinePhases) * 8 * tileBins * tileBins * 2
 }
 
 // medianFilter is the exact 5×5 median with the window clamped at the borders

@@ -381,7 +381,7 @@ func TestAttackHelpers(t *testing.T) {
 // mustPass are the attacks after which the payload must be exact on every test image.
 var mustPass = map[string]bool{
 	"none": true, "jpeg-q90": true, "jpeg-q75": true, "rescale-x0.5": true, "rescale-x2": true,
-	"resize-224x224": true, "pad-square": true, "equalise-8bit": true,
+	"resize-224x224": true, "pad-square": true, "equalise-8bit": true, "crop-80%-to-224x224": true,
 	"crop-75%": true, "blur-1px": true, "brightness+20%": true, "contrast-20%": true,
 	"window-level-8bit": true, "rotate-90": true, "rotate-180": true, "rotate-270": true,
 	"flip-horizontal": true, "flip-vertical": true, "transpose": true,

@@ -278,7 +278,8 @@ func (a *app) watermarkAttackCommand() *cobra.Command {
 		Short: "Run the robustness suite on your own images and print the table",
 		Long: `attack applies the robustness suite to each file and detects the mark in every result:
 JPEG 90/75/50, rescale ×0.5/×2/×0.25, a resize to 224×224 whatever the aspect (a training
-pipeline's input), letterboxing to a square, crops keeping 75 % and 50 % of the area,
+pipeline's input), letterboxing to a square, crops keeping 75 % and 50 % of the area, a
+crop keeping 80 % resized to 224×224,
 Gaussian noise 2 %, blur σ=1 px, brightness and contrast ±20 %, a window/level 8-bit
 export, a histogram equalisation to 8 bits, rotations and flips. A file that carries no
 decodable mark is marked first (payload from --run-id). The attacked images are written to
