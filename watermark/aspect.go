@@ -218,13 +218,15 @@ func centred(sum, cnt []float64, n int) []float64 {
 // one more read of the full search (two grid phases), counted with it.
 
 const (
-	cropPeaks    = 2     // strongest periods per axis
-	cropMinSNR   = 3.0   // comb score a period needs
-	cropMinLag   = 12    // shorter lags carry the whitening's own correlation
-	cropReach    = 0.7   // lags used, as a share of the axis
-	cropLogStep  = 0.001 // log step of the period search
-	cropSquare   = 0.005 // |ln(rx/ry)| under which cells are square
-	cropHarmonic = 0.8   // share of the most energy at which a pair counts as nearly the most
+	cropPeaks      = 2     // strongest periods per axis
+	cropMinSNR     = 3.0   // comb score a period needs
+	cropMinLag     = 12    // shorter lags carry the whitening's own correlation
+	cropReach      = 0.7   // lags used, as a share of the axis
+	cropLogStep    = 0.001 // log step of the period search
+	cropSquare     = 0.005 // |ln(rx/ry)| under which cells are square
+	cropHarmonic   = 0.8   // share of the most energy at which a pair counts as nearly the most
+	cropCoarseStep = 0.004 // log step of the energy search for a period the comb misses
+	cropFineSpan   = 5     // its refinement, in cropLogStep steps on each side
 )
 
 // stretchedCropRead returns the read of img at the non-square cells the periods of field
@@ -245,11 +247,20 @@ func stretchedCropRead(img *Gray, field []float32, df *detector) (candidate, boo
 		}
 		return out
 	}
+	px, py := options(true), options(false)
+	// An axis whose comb shows no period (the comb is a weaker test than the fold) gets
+	// one from the fold's energy, with the other axis's strongest period.
+	switch {
+	case len(px) == 0 && len(py) > 0:
+		px = []float64{periodByEnergy(field, rw, rh, py[0], true)}
+	case len(py) == 0 && len(px) > 0:
+		py = []float64{periodByEnergy(field, rw, rh, px[0], false)}
+	}
 	type pair struct{ rx, ry, e, sd float64 }
 	var pairs []pair
 	bestE, squareE := math.Inf(-1), 0.0
-	for _, x := range options(true) {
-		for _, y := range options(false) {
+	for _, x := range px {
+		for _, y := range py {
 			rx, ry := x/tileBins, y/tileBins
 			e, sd := foldEnergy(field, rw, rh, rx, ry, tileBins)
 			if math.Abs(math.Log(rx/ry)) < cropSquare {
@@ -290,6 +301,36 @@ func stretchedCropRead(img *Gray, field []float32, df *detector) (candidate, boo
 		}
 	}
 	return best, true
+}
+
+// periodByEnergy returns the period along x (alongX) or y, in working samples, at which the
+// w×h field folds the most tile energy when the other axis's period is other: a coarse
+// search on a half-resolution copy, refined on the field itself.
+func periodByEnergy(f []float32, w, h int, other float64, alongX bool) float64 {
+	fold := func(f []float32, w, h int, p float64, n int) float64 {
+		rx, ry := p/tileBins, other/tileBins
+		if !alongX {
+			rx, ry = ry, rx
+		}
+		e, _ := foldEnergy(f, w, h, rx, ry, n)
+		return e
+	}
+	half, hw, hh := halve(f, w, h)
+	best, bestE := 0.0, math.Inf(-1)
+	for lp := math.Log(minScale * tileBins); lp <= math.Log(maxScale*tileBins); lp += cropCoarseStep {
+		if e := fold(half, hw, hh, math.Exp(lp), tileBins/2); e > bestE {
+			best, bestE = math.Exp(lp), e
+		}
+	}
+	c := best
+	bestE = math.Inf(-1)
+	for k := -cropFineSpan; k <= cropFineSpan; k++ {
+		p := c * math.Exp(float64(k)*cropLogStep)
+		if e := fold(f, w, h, p, tileBins); e > bestE {
+			best, bestE = p, e
+		}
+	}
+	return best
 }
 
 // axisAutocorr is the autocorrelation of a w×h field along x (alongX) or y, averaged over the
