@@ -284,23 +284,10 @@ func stretchedCropRead(img *Gray, field []float32, df *detector) (candidate, boo
 	}
 	brx, bry := p.rx, p.ry
 	kx, ky := float64(img.Width)/float64(fw)*brx, float64(img.Height)/float64(fh)*bry // pixels per sample
-	best := candidate{}
-	for ph := 0; ph < refinePhases; ph++ {
-		off := float64(ph) / refinePhases
-		w := max(1, int(float64(img.Width)/kx-off))
-		h := max(1, int(float64(img.Height)/ky-off))
-		v, _ := resampleKernels(img, 0, 0, img.Width, img.Height,
-			newKernelAt(img.Width, w, kx, off), newKernelAt(img.Height, h, ky, off), false)
-		cw, ch := min(w, g.maxWorkLong()), min(h, g.maxWorkLong())
-		f, _ := normalisedField(cropField(v, w, (w-cw)/2, (h-ch)/2, cw, ch), cw, ch)
-		c := df.search(f, cw, ch, 1, g.foldHighPass())
-		if math.Abs(c.z) > math.Abs(best.z) {
-			c.g, c.r = g, math.Sqrt(brx*bry)
-			c.stretch = (kx * float64(fw) / float64(img.Width)) / (ky * float64(fh) / float64(img.Height))
-			best = c
-		}
-	}
-	return best, true
+	c := readAtPitch(img, g, kx, ky, df)
+	c.r = math.Sqrt(brx * bry)
+	c.stretch = (kx * float64(fw) / float64(img.Width)) / (ky * float64(fh) / float64(img.Height))
+	return c, true
 }
 
 // periodByEnergy returns the period along x (alongX) or y, in working samples, at which the

@@ -237,20 +237,30 @@ func refine(img *Gray, c candidate, df *detector) candidate {
 	if math.Abs(math.Log(c.r)) < refineMin {
 		return c
 	}
-	g := c.g
-	k := float64(min(img.Width, img.Height)) / float64(g.workShort()) * c.r // pixels per sample
-	best := c
+	k := float64(min(img.Width, img.Height)) / float64(c.g.workShort()) * c.r // pixels per sample
+	if rc := readAtPitch(img, c.g, k, k, df); math.Abs(rc.z) > math.Abs(c.z) {
+		rc.r = c.r
+		return rc
+	}
+	return c
+}
+
+// readAtPitch resamples img to kx×ky pixels per sample (cells of binsPerCell samples when
+// that is the cells' pitch), on refinePhases grids offset by a fraction of a sample on both
+// axes since the cells' phase is unknown, whitens the central region geometry g reads, and
+// searches every shift and orientation at scale 1; it returns the best of the reads.
+func readAtPitch(img *Gray, g geometry, kx, ky float64, df *detector) candidate {
+	var best candidate
 	for ph := 0; ph < refinePhases; ph++ {
 		off := float64(ph) / refinePhases // samples
-		fw := max(1, int(float64(img.Width)/k-off))
-		fh := max(1, int(float64(img.Height)/k-off))
+		fw := max(1, int(float64(img.Width)/kx-off))
+		fh := max(1, int(float64(img.Height)/ky-off))
 		v, _ := resampleKernels(img, 0, 0, img.Width, img.Height,
-			newKernelAt(img.Width, fw, k, off), newKernelAt(img.Height, fh, k, off), false)
+			newKernelAt(img.Width, fw, kx, off), newKernelAt(img.Height, fh, ky, off), false)
 		rw, rh := min(fw, g.maxWorkLong()), min(fh, g.maxWorkLong())
 		f, _ := normalisedField(cropField(v, fw, (fw-rw)/2, (fh-rh)/2, rw, rh), rw, rh)
-		rc := df.search(f, rw, rh, 1, g.foldHighPass())
-		if math.Abs(rc.z) > math.Abs(best.z) {
-			rc.g, rc.r = g, c.r
+		if rc := df.search(f, rw, rh, 1, g.foldHighPass()); ph == 0 || math.Abs(rc.z) > math.Abs(best.z) {
+			rc.g = g
 			best = rc
 		}
 	}
