@@ -66,9 +66,9 @@ type Result struct {
 	Scale float64 `json:"scale"`
 	// Inverted is true when the grey levels were inverted.
 	Inverted bool `json:"inverted"`
-	// Stretch is set when the image was resized to another aspect (a training pipeline's
-	// fixed input size): its horizontal scale over its vertical one, at which the aligned
-	// reads read it. Zero when not stretched.
+	// Stretch is set when the mark was found in an image resized to another aspect (a
+	// training pipeline's fixed input size, perhaps after a crop): its horizontal scale over
+	// its vertical one, relative to the marked image. Zero when not stretched.
 	Stretch float64 `json:"stretch,omitempty"`
 	// KeyID names the key that was tried.
 	KeyID string `json:"key_id"`

@@ -15,7 +15,9 @@
 // runs the detector's own model to give every cell the same margin over the host image
 // (informed embedding) and quantises with error diffusion. The detector folds the image
 // modulo the tile period at a searched scale, finds the pilot in all 8 orientations and all
-// shifts by FFT (gonum), and reports present/absent with a false-positive probability from
+// shifts by FFT (gonum); images resized to another aspect, letterboxed or cropped and resized
+// are read at the grid the tile's own periods and energy give (aspect.go, key-free), and it
+// reports present/absent with a false-positive probability from
 // the null distributions of its statistics (pilot: over random keys, which holds for any
 // image, by Hoeffding's inequality and Bonferroni over the whole search; code: the share of
 // random words that decode, combined with the pilot's), the
@@ -24,8 +26,8 @@
 //
 // The package works on pixel arrays only (Gray); package wmfile reads and writes files.
 // Resampling, folding, the detector's 5×5 median and the SSIM strength model are written
-// here because they are specific to the scheme (the median works on float working grids, with
-// clamped borders, many times per detection) (float area averages of values and their squares in one pass, folds with
-// a template-linear null); codes and FFTs come from libraries. Everything is deterministic for a given key.
+// here because they are specific to the scheme (float area averages of values and their
+// squares in one pass; folds with a template-linear null; the median works on float working
+// grids, with clamped borders, many times per detection); codes and FFTs come from libraries. Everything is deterministic for a given key.
 // See docs/watermark.md for the design, the threat model and measured robustness.
 package watermark
