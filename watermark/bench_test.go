@@ -104,3 +104,49 @@ func BenchmarkSuite(b *testing.B) {
 			len(imgs), len(imgs)-3, minPSNR, minSSIM, FormatTable(Summarize(runs)))
 	}
 }
+
+// BenchmarkTrainingResizes marks the suite's images (the chest X-ray sample, the MR and CT
+// slices) and prints, per operation a training pipeline applies, on how many the payload is
+// read: resizes to fixed sizes whatever the aspect, and crops resized (docs/watermark.md,
+// *Stretched images*):
+//
+//	go test ./watermark -run '^$' -bench BenchmarkTrainingResizes -benchtime 1x
+func BenchmarkTrainingResizes(b *testing.B) {
+	key := benchKey(b)
+	names, imgs := testImages(b, 20)
+	ops := []struct {
+		name string
+		f    func(*Gray) *Gray
+	}{
+		{"resize-128x128", func(g *Gray) *Gray { return Resize(g, 128, 128) }},
+		{"resize-224x224", func(g *Gray) *Gray { return Resize(g, 224, 224) }},
+		{"resize-256x256", func(g *Gray) *Gray { return Resize(g, 256, 256) }},
+		{"resize-512x512", func(g *Gray) *Gray { return Resize(g, 512, 512) }},
+		{"resize-512x384", func(g *Gray) *Gray { return Resize(g, 512, 384) }},
+		{"resize-300x200", func(g *Gray) *Gray { return Resize(g, 300, 200) }},
+		{"crop-80%-to-224x224", func(g *Gray) *Gray { return Resize(CropArea(g, 0.8), 224, 224) }},
+		{"crop-60%-to-256x256", func(g *Gray) *Gray { return Resize(CropArea(g, 0.6), 256, 256) }},
+	}
+	for i := 0; i < b.N; i++ {
+		read := make([]int, len(ops))
+		for j, g := range imgs {
+			p := Payload{ID: 0x00C0FFEE00 + uint64(j), Version: 1}
+			m, err := Embed(g, key, p)
+			if err != nil {
+				b.Fatalf("%s: %v", names[j], err)
+			}
+			for k, op := range ops {
+				r, err := Detect(op.f(m), key)
+				if err != nil {
+					b.Fatalf("%s/%s: %v", names[j], op.name, err)
+				}
+				if r.Payload != nil && *r.Payload == p {
+					read[k]++
+				}
+			}
+		}
+		for k, op := range ops {
+			fmt.Printf("%-22s payload read on %d of %d images\n", op.name, read[k], len(imgs))
+		}
+	}
+}
