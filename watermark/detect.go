@@ -70,12 +70,16 @@ type Result struct {
 	// training pipeline's fixed input size, perhaps after a crop): its horizontal scale over
 	// its vertical one, relative to the marked image. Zero when not stretched.
 	Stretch float64 `json:"stretch,omitempty"`
+	// Content is set when the image was letterboxed (padded with constant bands) and the
+	// mark was read in the part inside the bands.
+	Content *Rect `json:"content,omitempty"`
 	// KeyID names the key that was tried.
 	KeyID string `json:"key_id"`
 }
 
 // Detect looks for a mark made with key in img. An unmarked image, one marked with another
-// key or one whose mark was destroyed yields Present=false and no payload.
+// key or one whose mark was destroyed yields Present=false and no payload. A letterboxed
+// image is read inside its bands (Result.Content).
 func Detect(img *Gray, key Key) (Result, error) {
 	if err := img.Validate(); err != nil {
 		return Result{}, fmt.Errorf("detect: %w", err)
@@ -83,6 +87,16 @@ func Detect(img *Gray, key Key) (Result, error) {
 	if img.Width < MinDetectSide || img.Height < MinDetectSide {
 		return Result{}, fmt.Errorf("detect: image %d×%d is smaller than %d px a side", img.Width, img.Height, MinDetectSide)
 	}
+	if r, ok := letterbox(img); ok {
+		res, err := detect(subImage(img, r), key)
+		res.Content = &r
+		return res, err
+	}
+	return detect(img, key)
+}
+
+// detect is Detect on an image without padding bands.
+func detect(img *Gray, key Key) (Result, error) {
 	lay, err := newLayout(key)
 	if err != nil {
 		return Result{}, fmt.Errorf("detect: %w", err)

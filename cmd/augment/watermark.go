@@ -256,6 +256,9 @@ func verdictLine(v wmfile.Verdict) string {
 		payload = fmt.Sprintf("payload %s, %d corrected bits", r.Payload, r.BitErrors)
 	}
 	where := r.Orientation
+	if r.Content != nil {
+		where += fmt.Sprintf(", letterboxed (read inside the bands: %d×%d at %d,%d)", r.Content.W, r.Content.H, r.Content.X, r.Content.Y)
+	}
 	if r.Stretch != 0 {
 		where += fmt.Sprintf(", resized to another aspect (x/y scale %.3f)", r.Stretch)
 	}

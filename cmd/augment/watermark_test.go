@@ -165,9 +165,11 @@ func TestVerdictLine(t *testing.T) {
 		{"absent", wmfile.Verdict{Path: "a.png", Result: &watermark.Result{Score: 2, FalsePositive: 1, KeyID: "k"}},
 			[]string{"a.png  absent"}, []string{"PRESENT"}},
 		{"present", wmfile.Verdict{Path: "b.png", Format: wmfile.PNG, TagsStripped: true, Result: &watermark.Result{Present: true, Payload: &p, Orientation: "identity", KeyID: "k"}},
-			[]string{"PRESENT", "payload " + p.String(), "WARNING", "png carries no Synthetic Data tag"}, []string{"resized"}},
+			[]string{"PRESENT", "payload " + p.String(), "WARNING", "png carries no Synthetic Data tag"}, []string{"resized", "letterboxed"}},
 		{"stretched", wmfile.Verdict{Path: "c.png", Result: &watermark.Result{Present: true, Payload: &p, Orientation: "identity", Stretch: 0.859, KeyID: "k"}},
 			[]string{"PRESENT", "resized to another aspect (x/y scale 0.859)"}, nil},
+		{"letterboxed", wmfile.Verdict{Path: "e.png", Result: &watermark.Result{Present: true, Payload: &p, Orientation: "identity", Content: &watermark.Rect{X: 40, W: 120, H: 200}, KeyID: "k"}},
+			[]string{"PRESENT", "letterboxed (read inside the bands: 120×200 at 40,0)"}, []string{"resized"}},
 		{"error", wmfile.Verdict{Path: "d.png", Error: "bad header"}, []string{"d.png  error: bad header"}, []string{"PRESENT"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

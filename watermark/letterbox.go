@@ -1,0 +1,86 @@
+package watermark
+
+// Letterboxing. Training pipelines that keep an image's aspect pad it with constant bands to
+// a square (or another input shape). The full search finds the mark in a padded image when
+// the cells shrink by at most minScale (images up to about 1.5 times as long as wide); a
+// longer image (a whole-body nuclear-medicine scan, a full-spine radiograph) padded to a
+// square shrinks them further. The bands are constant, which a marked image never is (the
+// mark reaches every pixel), so the detector cuts them off and reads the image inside: a
+// choice made from the pixels alone, so the hypotheses and their counts stay the same.
+
+// Letterbox settings.
+const (
+	letterboxMin   = 0.1 // least share of the padded side the bands must cover together
+	letterboxSlack = 8   // most difference between two centred bands (JPEG's blocks), in pixels
+)
+
+// Rect is a rectangle of pixels: its top-left corner and its size.
+type Rect struct {
+	X int `json:"x"`
+	Y int `json:"y"`
+	W int `json:"width"`
+	H int `json:"height"`
+}
+
+// letterbox returns the part of img inside constant padding bands, and whether there are
+// such bands: bands of one value along one axis only (both ends, as centred within
+// letterboxSlack px, or one end), covering at least letterboxMin of that side, leaving at
+// least MinDetectSide px.
+func letterbox(img *Gray) (Rect, bool) {
+	w, h := img.Width, img.Height
+	rowConst := func(y int, v uint16) bool {
+		for _, p := range img.Pix[y*w : (y+1)*w] {
+			if p != v {
+				return false
+			}
+		}
+		return true
+	}
+	colConst := func(x int, v uint16) bool {
+		for y := 0; y < h; y++ {
+			if img.Pix[y*w+x] != v {
+				return false
+			}
+		}
+		return true
+	}
+	band := func(n int, at func(int) uint16, isConst func(int, uint16) bool, idx func(int) int) (int, uint16) {
+		v := at(idx(0))
+		k := 0
+		for k < n && isConst(idx(k), v) {
+			k++
+		}
+		return k, v
+	}
+	same := func(i int) int { return i }
+	top, vt := band(h, func(y int) uint16 { return img.Pix[y*w] }, rowConst, same)
+	bottom, vb := band(h, func(y int) uint16 { return img.Pix[y*w] }, rowConst, func(i int) int { return h - 1 - i })
+	left, vl := band(w, func(x int) uint16 { return img.Pix[x] }, colConst, same)
+	right, vr := band(w, func(x int) uint16 { return img.Pix[x] }, colConst, func(i int) int { return w - 1 - i })
+	// Bands along one axis only: on the other, the image's content reaches the border.
+	accept := func(a, b int, va, vb uint16, side, other int) bool {
+		if a+b < int(letterboxMin*float64(side)) || side-a-b < MinDetectSide || other < MinDetectSide {
+			return false
+		}
+		if a > 0 && b > 0 && (va != vb || abs(a-b) > letterboxSlack) {
+			return false
+		}
+		return true
+	}
+	switch {
+	case left == 0 && right == 0 && top+bottom < h && accept(top, bottom, vt, vb, h, w):
+		return Rect{0, top, w, h - top - bottom}, true
+	case top == 0 && bottom == 0 && left+right < w && accept(left, right, vl, vr, w, h):
+		return Rect{left, 0, w - left - right, h}, true
+	}
+	return Rect{}, false
+}
+
+// subImage copies the rectangle r of img.
+func subImage(img *Gray, r Rect) *Gray {
+	out := NewGray(r.W, r.H, img.BitDepth)
+	for y := 0; y < r.H; y++ {
+		copy(out.Pix[y*r.W:(y+1)*r.W], img.Pix[(r.Y+y)*img.Width+r.X:])
+	}
+	return out
+}

@@ -1,0 +1,94 @@
+package watermark
+
+import "testing"
+
+// padded places g on a w×h canvas of value v at (x0, y0).
+func padded(g *Gray, w, h, x0, y0 int, v uint16) *Gray {
+	out := NewGray(w, h, g.BitDepth)
+	for i := range out.Pix {
+		out.Pix[i] = v
+	}
+	for y := 0; y < g.Height; y++ {
+		copy(out.Pix[(y0+y)*w+x0:], g.Pix[y*g.Width:(y+1)*g.Width])
+	}
+	return out
+}
+
+func TestLetterbox(t *testing.T) {
+	content := syntheticCT(120, 200, 3) // air reaches the borders, but never one value along a line
+	framed := padded(content, 124, 204, 2, 2, 0)
+	for _, tc := range []struct {
+		name string
+		img  *Gray
+		want *Rect
+	}{
+		{"centred bands left and right", padded(content, 200, 200, 40, 0, 0), &Rect{40, 0, 120, 200}},
+		{"centred bands top and bottom", padded(Orient(content, 4), 200, 200, 0, 40, 7), &Rect{0, 40, 200, 120}},
+		{"one band, right", padded(content, 200, 200, 0, 0, 0), &Rect{0, 0, 120, 200}},
+		{"uneven within the slack", padded(content, 200, 200, 36, 0, 0), &Rect{36, 0, 120, 200}},
+		{"no bands", content, nil},
+		{"bands on both axes (a frame, or a dark border clipped)", framed, nil},
+		{"bands too narrow", padded(content, 130, 200, 5, 0, 0), nil},
+		{"uneven bands", padded(content, 200, 200, 10, 0, 0), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, ok := letterbox(tc.img)
+			switch {
+			case tc.want == nil && ok:
+				t.Errorf("found bands %+v in an image without letterboxing", r)
+			case tc.want != nil && !ok:
+				t.Errorf("no bands found, want content %+v", *tc.want)
+			case tc.want != nil && r != *tc.want:
+				t.Errorf("content %+v, want %+v", r, *tc.want)
+			}
+		})
+	}
+	// Bands of two values are not one letterbox.
+	two := padded(content, 200, 200, 40, 0, 0)
+	for y := 0; y < 200; y++ {
+		for x := 160; x < 200; x++ {
+			two.Pix[y*200+x] = 9
+		}
+	}
+	if r, ok := letterbox(two); ok {
+		t.Errorf("bands of two values read as a letterbox: %+v", r)
+	}
+}
+
+// TestLetterboxedRead marks images much longer than wide (a whole-body scan's aspect), pads
+// them to squares, as a training pipeline keeps the aspect, and reads the payload inside the
+// bands, also after a JPEG round trip that blurs the bands' inner edges.
+func TestLetterboxedRead(t *testing.T) {
+	key := benchKey(t)
+	for i, sz := range [][2]int{{96, 384}, {400, 150}} {
+		g := syntheticCT(sz[0], sz[1], uint64(10+i))
+		p := Payload{ID: 0xB0C5 + uint64(i), Version: 1}
+		m, err := Embed(g, key, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sq := PadSquare(m)
+		j, err := JPEGRoundTrip(sq, 90)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			name string
+			img  *Gray
+		}{{"padded", sq}, {"padded-jpeg90", j}} {
+			r, err := Detect(c.img, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Payload == nil || *r.Payload != p {
+				t.Errorf("%dx%d %s: payload %v, want %v (score %.1f)", sz[0], sz[1], c.name, r.Payload, p, r.Score)
+			}
+			if r.Content == nil {
+				t.Errorf("%dx%d %s: letterbox not reported", sz[0], sz[1], c.name)
+			}
+		}
+		if r, _ := Detect(m, key); r.Content != nil {
+			t.Errorf("%dx%d: unpadded image read as letterboxed %+v", sz[0], sz[1], *r.Content)
+		}
+	}
+}
