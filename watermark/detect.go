@@ -88,9 +88,11 @@ func Detect(img *Gray, key Key) (Result, error) {
 		return Result{}, fmt.Errorf("detect: image %d×%d is smaller than %d px a side", img.Width, img.Height, MinDetectSide)
 	}
 	if r, ok := letterbox(img); ok {
-		res, err := detect(subImage(img, r), key)
-		res.Content = &r
-		return res, err
+		if sub := subImage(img, r); letterboxTrim(ownEnergy(img), ownEnergy(sub)) {
+			res, err := detect(sub, key)
+			res.Content = &r
+			return res, err
+		}
 	}
 	return detect(img, key)
 }

@@ -1,18 +1,48 @@
 package watermark
 
+import "math"
+
 // Letterboxing. Training pipelines that keep an image's aspect pad it with constant bands to
 // a square (or another input shape). The full search finds the mark in a padded image when
 // the cells shrink by at most minScale (images up to about 1.5 times as long as wide); a
 // longer image (a whole-body nuclear-medicine scan, a full-spine radiograph) padded to a
 // square shrinks them further. The bands are constant, which a marked image never is (the
-// mark reaches every pixel), so the detector cuts them off and reads the image inside: a
-// choice made from the pixels alone, so the hypotheses and their counts stay the same.
+// mark reaches every pixel), so the detector cuts them off and reads the image inside when
+// the mark's tile says that is the frame it was marked in (letterboxTrim): a choice made
+// from the pixels alone, so the hypotheses and their counts stay the same.
 
 // Letterbox settings.
 const (
 	letterboxMin   = 0.1 // least share of the padded side the bands must cover together
 	letterboxSlack = 8   // most difference between two centred bands (JPEG's blocks), in pixels
+	letterboxLoss  = 0.2 // share of the whole frame's tile energy the part inside may lose
 )
+
+// letterboxTrim says whether to read inside the bands, from the tile energy the whole frame
+// and the part inside them gather at their own aspect (ownEnergy): bands that padding added
+// put the whole frame's cells off the mark's, so the part inside gathers more; bands that
+// an attack clipped (a brightness change that saturates the top rows) leave the whole frame
+// as marked, and the part inside, read as a crop, gathers less.
+func letterboxTrim(eWhole, eInside float64) bool {
+	return eInside >= eWhole-letterboxLoss*math.Abs(eWhole)
+}
+
+// ownEnergy is the most tile energy (foldEnergy) the large geometry's working grids (its own
+// cell size and the self-check's others) gather at img's own aspect: key-free evidence of a
+// mark at that frame.
+func ownEnergy(img *Gray) float64 {
+	img = shrinkForReads(img)
+	e := math.Inf(-1)
+	for _, g := range geomLarge.alternatives() {
+		f, _, _ := whitenedField(img, g)
+		fw, fh := workSize(img.Width, img.Height, g)
+		_, _, rw, rh := workRegion(fw, fh, g)
+		if v, _ := foldEnergy(f, rw, rh, 1, 1, tileBins); v > e {
+			e = v
+		}
+	}
+	return e
+}
 
 // Rect is a rectangle of pixels: its top-left corner and its size.
 type Rect struct {

@@ -90,5 +90,25 @@ func TestLetterboxedRead(t *testing.T) {
 		if r, _ := Detect(m, key); r.Content != nil {
 			t.Errorf("%dx%d: unpadded image read as letterboxed %+v", sz[0], sz[1], *r.Content)
 		}
+		// Lines an attack saturated (the first fifth of the short side clipped white) are
+		// bands too, but the frame is the marked one: it is read whole.
+		clipped := m.Clone()
+		for y := 0; y < clipped.Height; y++ {
+			for x := 0; x < clipped.Width; x++ {
+				if (clipped.Width < clipped.Height && x < clipped.Width/5) || (clipped.Width >= clipped.Height && y < clipped.Height/5) {
+					clipped.Pix[y*clipped.Width+x] = uint16(clipped.Max())
+				}
+			}
+		}
+		if _, ok := letterbox(clipped); !ok {
+			t.Fatalf("%dx%d: the clipped rows are not bands", sz[0], sz[1])
+		}
+		r, err := Detect(clipped, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Content != nil || r.Payload == nil || *r.Payload != p {
+			t.Errorf("%dx%d clipped: content %v, payload %v, want the whole frame and %v", sz[0], sz[1], r.Content, r.Payload, p)
+		}
 	}
 }
