@@ -48,11 +48,13 @@ func TestStretchedRead(t *testing.T) {
 	}
 }
 
-// TestPaddedRead letterboxes marked images into larger black frames (the mark's cells then
-// span less of the short side: scales down to 0.65) and checks that the payload is read.
+// TestPaddedRead frames marked images in larger black squares, with borders on all four
+// sides (so not letterbox bands, which are cut off: TestLetterboxedRead), where the mark's
+// cells span less of the short side (scales down to 0.65), and checks that the full search
+// reads the payload.
 func TestPaddedRead(t *testing.T) {
 	key := benchKey(t)
-	for _, tc := range []struct{ w, h, side int }{{256, 180, 256}, {300, 220, 320}, {200, 160, 240}} {
+	for _, tc := range []struct{ w, h, side int }{{256, 180, 264}, {300, 220, 320}, {200, 160, 240}} {
 		t.Run(fmt.Sprintf("%dx%d-in-%d", tc.w, tc.h, tc.side), func(t *testing.T) {
 			img := syntheticCT(tc.w, tc.h, uint64(tc.w+tc.h))
 			p := Payload{ID: uint64(tc.w*1000 + tc.h), Version: 1}
@@ -71,6 +73,9 @@ func TestPaddedRead(t *testing.T) {
 			}
 			if r.Payload == nil || *r.Payload != p {
 				t.Fatalf("payload not read: %+v", r)
+			}
+			if r.Content != nil {
+				t.Errorf("a frame read as letterbox bands: %+v", *r.Content)
 			}
 			if want := float64(tc.h) / float64(tc.side); math.Abs(r.Scale/want-1) > 0.02 {
 				t.Errorf("scale %.3f, want about %.3f", r.Scale, want)
