@@ -124,28 +124,15 @@ func TestLargeRadiographPresence(t *testing.T) {
 }
 
 // rangeEndSplit says, for an image with at least a quarter of its pixels at an end of its
-// value range (0 or the largest value), where the detector finds the mark: it detects the
-// marked image with the mark kept only at those pixels (elsewhere the original's values)
-// and with the mark kept only elsewhere.
+// value range (0 or the largest value), where the detector finds the mark: with the mark
+// kept only at those pixels (elsewhere the original's values) and only elsewhere.
 func rangeEndSplit(tb testing.TB, g, m *Gray, key Key) string {
-	top := uint16(g.Max())
-	atEnd := func(v uint16) bool { return v == 0 || v == top }
-	n := 0
-	for _, v := range g.Pix {
-		if atEnd(v) {
-			n++
-		}
+	ends, rest, share, err := splitAtRangeEnds(g, m)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	if 4*n < len(g.Pix) {
+	if share < relianceShare {
 		return ""
-	}
-	ends, rest := g.Clone(), g.Clone()
-	for i, v := range g.Pix {
-		if atEnd(v) {
-			ends.Pix[i] = m.Pix[i]
-		} else {
-			rest.Pix[i] = m.Pix[i]
-		}
 	}
 	re, err := Detect(ends, key)
 	if err != nil {
@@ -156,5 +143,5 @@ func rangeEndSplit(tb testing.TB, g, m *Gray, key Key) string {
 		tb.Fatal(err)
 	}
 	return fmt.Sprintf("%.0f %% of the pixels at an end of the range; mark kept only there: %.1fσ, payload %v; only elsewhere: %.1fσ, payload %v",
-		100*float64(n)/float64(len(g.Pix)), re.Score, re.Payload != nil, rr.Score, rr.Payload != nil)
+		100*share, re.Score, re.Payload != nil, rr.Score, rr.Payload != nil)
 }

@@ -122,7 +122,7 @@ marks. A file that cannot be marked is reported and the others go on; the exit c
 						return err
 					}
 				} else {
-					fmt.Fprintf(a.stdout, "%s -> %s  payload %s  key %s\n", e.Input, e.Output, e.Payload, e.KeyID)
+					fmt.Fprintf(a.stdout, "%s -> %s  payload %s  key %s%s\n", e.Input, e.Output, e.Payload, e.KeyID, relianceWarning(e.Reliance))
 				}
 			}
 			bar.Finish()
@@ -240,6 +240,16 @@ func provenanceLine(r *manifests.GenerationRow) string {
 	}
 	return fmt.Sprintf("provenance: run %s item %d, %s %q, bundle %s, seed %d, written as %s (%s)",
 		r.RunID, r.Item, r.Mode, what, r.Bundle, r.Seed, r.SOPInstanceUID, r.Path)
+}
+
+// relianceWarning is what embed adds to a file's line when its mark lives mostly in flat
+// areas at the ends of the value range.
+func relianceWarning(r *watermark.Reliance) string {
+	if r == nil || !r.Fragile {
+		return ""
+	}
+	return fmt.Sprintf("  WARNING: fragile mark: it lives mostly in the flat areas at the ends of the value range (%.0f %% of the pixels), which JPEG, blur and brightness changes remove",
+		100*r.RangeEndShare)
 }
 
 // verdictLine is the human-readable line for one verified file.

@@ -187,3 +187,22 @@ func TestVerdictLine(t *testing.T) {
 		})
 	}
 }
+
+func TestRelianceWarning(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		r    *watermark.Reliance
+		want string
+	}{
+		{"not checked", nil, ""},
+		{"sound", &watermark.Reliance{RangeEndShare: 0.41}, ""},
+		{"fragile", &watermark.Reliance{RangeEndShare: 0.73, Fragile: true}, "WARNING: fragile mark: it lives mostly in the flat areas at the ends of the value range (73 % of the pixels)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := relianceWarning(tc.r)
+			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+				t.Errorf("%q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -226,6 +226,9 @@ type Embedded struct {
 	Format  Format `json:"format"`
 	Payload string `json:"payload_id"`
 	KeyID   string `json:"key_id"`
+	// Reliance says whether the mark relies on flat areas at the ends of the value range
+	// (nil when it could not be checked: a DICOM output stored in another shape).
+	Reliance *watermark.Reliance `json:"reliance,omitempty"`
 }
 
 // EmbedFile marks the image at path and writes it to o.OutDir in the same format: PNG and
@@ -258,6 +261,13 @@ func EmbedFile(ctx context.Context, path string, key watermark.Key, o EmbedOptio
 			return e, fmt.Errorf("embed %s: %w", path, err)
 		}
 		e.Output, e.Payload = res.Path, res.Provenance.Generation.WatermarkPayloadID
+		if in, err := Read(path); err == nil {
+			if out, err := Read(e.Output); err == nil {
+				if r, err := watermark.MarkReliance(in.Image, out.Image, key); err == nil {
+					e.Reliance = &r
+				}
+			}
+		}
 		return e, nil
 	}
 	f, err := Read(path)
@@ -281,6 +291,9 @@ func EmbedFile(ctx context.Context, path string, key watermark.Key, o EmbedOptio
 		return e, fmt.Errorf("embed %s: %w", path, err)
 	}
 	e.Payload = o.Payload.String()
+	if r, err := watermark.MarkReliance(f.Image, m, key); err == nil {
+		e.Reliance = &r
+	}
 	return e, nil
 }
 

@@ -67,3 +67,30 @@ func TestFrameGraySigned(t *testing.T) {
 		t.Error("an RGB image was accepted")
 	}
 }
+
+// TestEmbedFileReliance checks that embedding a PNG reports where the mark lives: an image
+// whose left half is black (at the end of its range) and whose right half is textured.
+func TestEmbedFileReliance(t *testing.T) {
+	dir := t.TempDir()
+	g := watermark.NewGray(256, 192, 8)
+	for y := 0; y < g.Height; y++ {
+		for x := g.Width / 2; x < g.Width; x++ {
+			g.Pix[y*g.Width+x] = uint16(60 + (x*37+y*91)%120)
+		}
+	}
+	in := filepath.Join(dir, "half.png")
+	if err := Write(in, g, PNG); err != nil {
+		t.Fatal(err)
+	}
+	key, err := watermark.NewKey([]byte("reliance-test-key-0123456789"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := EmbedFile(t.Context(), in, key, EmbedOptions{OutDir: dir, Payload: watermark.Payload{ID: 5, Version: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Reliance == nil || e.Reliance.RangeEndShare < 0.49 || e.Reliance.RangeEndShare > 0.51 {
+		t.Fatalf("reliance %+v, want half the pixels at the range's ends", e.Reliance)
+	}
+}
