@@ -15,14 +15,15 @@
 // runs the detector's own model to give every cell the same margin over the host image
 // (informed embedding) and quantises with error diffusion. The detector folds the image
 // modulo the tile period at a searched scale, finds the pilot in all 8 orientations and all
-// shifts by FFT (gonum); images resized to another aspect, letterboxed or cropped and resized
-// are read at the grid the tile's own periods and energy give (aspect.go, key-free), and it
-// reports present/absent with a false-positive probability from
+// shifts by FFT (gonum); images resized to another aspect or cropped and resized are read
+// at the grid the tile's own periods and energy give (aspect.go, key-free), letterboxed ones
+// inside their constant bands (letterbox.go), and it reports present/absent with a false-positive probability from
 // the null distributions of its statistics (pilot: over random keys, which holds for any
 // image, by Hoeffding's inequality and Bonferroni over the whole search; code: the share of
 // random words that decode, combined with the pilot's), the
 // payload when the code decodes it, and the corrected errors. An unmarked or destroyed image
-// yields "absent" and no payload.
+// yields "absent" and no payload. MarkReliance tells a mark that lives in flat areas at the
+// ends of the value range, which lossy steps remove, from one that does not.
 //
 // The package works on pixel arrays only (Gray); package wmfile reads and writes files.
 // Resampling, folding, the detector's 5×5 median and the SSIM strength model are written
