@@ -44,9 +44,13 @@ type GenerationRow struct {
 	// WatermarkVerified says whether the detector read the payload back from the written
 	// pixels: false means the mark is there but too weak on this image to trace it by its
 	// pixels alone (the DICOM tags and this row still do).
-	WatermarkVerified bool      `parquet:"watermark_verified" json:"watermark_verified"`
-	ImageEmbedding    []float32 `parquet:"image_embedding,list" json:"-"`
-	Error             string    `parquet:"error" json:"error"`
+	WatermarkVerified bool `parquet:"watermark_verified" json:"watermark_verified"`
+	// WatermarkFragile says that the mark lives in flat areas at the ends of the value range
+	// (a quarter or more of the pixels at 0 or the largest value), where JPEG, blur and
+	// brightness changes remove it (watermark.MarkReliance).
+	WatermarkFragile bool      `parquet:"watermark_fragile" json:"watermark_fragile"`
+	ImageEmbedding   []float32 `parquet:"image_embedding,list" json:"-"`
+	Error            string    `parquet:"error" json:"error"`
 }
 
 // WriteGenerations writes rows to a Parquet file at path atomically: the rows go to a

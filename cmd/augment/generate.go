@@ -117,8 +117,11 @@ type generateSummary struct {
 	Failed   int    `json:"failed"`
 	// WeakMarks counts written images whose watermark payload did not read back from their
 	// pixels (watermark_verified = false in the manifest).
-	WeakMarks int     `json:"weak_watermarks"`
-	Seconds   float64 `json:"seconds"`
+	WeakMarks int `json:"weak_watermarks"`
+	// FragileMarks counts written images whose watermark lives in flat areas at the ends of
+	// the value range (watermark_fragile = true in the manifest).
+	FragileMarks int     `json:"fragile_watermarks"`
+	Seconds      float64 `json:"seconds"`
 }
 
 func (a *app) runGenerate(cmd *cobra.Command, f generateFlags) error {
@@ -221,6 +224,9 @@ func (a *app) runGenerate(cmd *cobra.Command, f generateFlags) error {
 		if it.Err == nil && !it.Row.WatermarkVerified {
 			s.WeakMarks++
 		}
+		if it.Err == nil && it.Row.WatermarkFragile {
+			s.FragileMarks++
+		}
 	}
 	if a.jsonOut {
 		if err := a.printJSON(map[string]any{"summary": s}); err != nil {
@@ -231,6 +237,9 @@ func (a *app) runGenerate(cmd *cobra.Command, f generateFlags) error {
 			s.Written, s.Failed, f.out, s.Seconds, s.Manifest, s.Bundle, s.RunID, s.KeyID)
 		if s.WeakMarks > 0 {
 			fmt.Fprintf(a.stdout, "%d image(s) carry a watermark too weak to identify them by their pixels alone (watermark_verified = false in the manifest; their DICOM tags still say synthetic)\n", s.WeakMarks)
+		}
+		if s.FragileMarks > 0 {
+			fmt.Fprintf(a.stdout, "%d image(s) carry a fragile watermark: it lives in flat areas at the ends of the value range, which JPEG, blur and brightness changes remove (watermark_fragile = true in the manifest)\n", s.FragileMarks)
 		}
 	}
 	if res.Written == 0 {

@@ -37,9 +37,19 @@ func WatermarkHook(key watermark.Key) dicomio.WatermarkFunc {
 	return watermarkStep(key, nil)
 }
 
-// watermarkStep is WatermarkHook that, when verified is not nil, also reports there whether
-// the detector reads the payload back from the marked values.
-func watermarkStep(key watermark.Key, verified *bool) dicomio.WatermarkFunc {
+// markCheck is what watermarkStep found out about the mark it embedded.
+type markCheck struct {
+	// verified: the detector reads the payload back from the marked values.
+	verified bool
+	// fragile: the mark lives in flat areas at the ends of the value range
+	// (watermark.MarkReliance).
+	fragile bool
+}
+
+// watermarkStep is WatermarkHook that, when check is not nil, also reports there whether
+// the detector reads the payload back from the marked values and whether the mark is
+// fragile.
+func watermarkStep(key watermark.Key, check *markCheck) dicomio.WatermarkFunc {
 	return func(stored *dicomio.Image, runID string, item int) (string, string, error) {
 		payload := watermark.Payload{ID: PayloadID(runID, item), Version: watermark.PayloadVersion}
 		g, err := grayFromStored(stored)
@@ -47,8 +57,14 @@ func watermarkStep(key watermark.Key, verified *bool) dicomio.WatermarkFunc {
 			return "", "", err
 		}
 		var marked *watermark.Gray
-		if verified != nil {
-			marked, *verified, err = watermark.EmbedVerified(g, key, payload, watermark.Options{})
+		if check != nil {
+			marked, check.verified, err = watermark.EmbedVerified(g, key, payload, watermark.Options{})
+			if err == nil {
+				var rel watermark.Reliance
+				if rel, err = watermark.MarkReliance(g, marked, key); err == nil {
+					check.fragile = rel.Fragile
+				}
+			}
 		} else {
 			marked, err = watermark.Embed(g, key, payload)
 		}

@@ -209,9 +209,9 @@ func runRequest(ctx context.Context, cfg Config, ri, first int, req Request, dir
 		}
 		img, err := images.Row(i)
 		var result *dicomio.SyntheticResult
-		verified := false
+		var check markCheck
 		if err == nil {
-			result, verified, err = writeOne(ctx, cfg, idx, img, r, sources, req, dir)
+			result, check, err = writeOne(ctx, cfg, idx, img, r, sources, req, dir)
 		}
 		for _, s := range sources {
 			it.Row.SourceSOPUIDs = append(it.Row.SourceSOPUIDs, s.SOPInstanceUID)
@@ -222,7 +222,8 @@ func runRequest(ctx context.Context, cfg Config, ri, first int, req Request, dir
 		} else {
 			it.Image = result
 			fillRow(&it.Row, result, r)
-			it.Row.WatermarkVerified = verified
+			it.Row.WatermarkVerified = check.verified
+			it.Row.WatermarkFragile = check.fragile
 			if d := len(embeds) / n; d > 0 {
 				it.Row.ImageEmbedding = append([]float32(nil), embeds[i*d:(i+1)*d]...)
 			}
@@ -423,18 +424,19 @@ func loadSource(p *unclip.Pipeline, path string) (src *dicomio.SourceInstance, t
 }
 
 // writeOne quantises, watermarks and writes one image [1, C, S, S] in [-1, 1]; it also
-// says whether the watermark's payload reads back from the written values.
+// says whether the watermark's payload reads back from the written values and whether the
+// mark is fragile.
 func writeOne(ctx context.Context, cfg Config, idx int, img unclip.Tensor, rec dicomio.GenerationRecord,
-	sources []*dicomio.SourceInstance, req Request, dir string) (*dicomio.SyntheticResult, bool, error) {
+	sources []*dicomio.SourceInstance, req Request, dir string) (*dicomio.SyntheticResult, markCheck, error) {
+	var check markCheck
 	if len(img.Shape) != 4 || img.Shape[1] != 1 {
-		return nil, false, fmt.Errorf("item %d: unexpected image shape %v (want [1, 1, S, S])", idx, img.Shape)
+		return nil, check, fmt.Errorf("item %d: unexpected image shape %v (want [1, 1, S, S])", idx, img.Shape)
 	}
 	h, w := img.Shape[2], img.Shape[3]
 	unit := make([]float32, h*w)
 	for i, v := range img.Data[:h*w] {
 		unit[i] = float32(math.Min(1, math.Max(0, (float64(v)+1)/2)))
 	}
-	verified := false
 	name := fmt.Sprintf("%s-%05d.dcm", safeName(cfg.RunID), idx)
 	path := filepath.Join(dir, name)
 	res, err := dicomio.WriteSynthetic(ctx, path, dicomio.SyntheticImage{
@@ -454,13 +456,13 @@ func writeOne(ctx context.Context, cfg Config, idx int, img unclip.Tensor, rec d
 		BitDepth:        cfg.BitDepth,
 		Created:         cfg.Created,
 		SoftwareVersion: cfg.SoftwareVersion,
-		Watermark:       watermarkStep(cfg.Key, &verified),
+		Watermark:       watermarkStep(cfg.Key, &check),
 	})
 	if err != nil {
-		return nil, false, fmt.Errorf("write %s: %w", path, err)
+		return nil, check, fmt.Errorf("write %s: %w", path, err)
 	}
 	res.Path = path
-	return res, verified, nil
+	return res, check, nil
 }
 
 func safeName(s string) string {

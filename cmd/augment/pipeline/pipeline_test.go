@@ -6,6 +6,7 @@ import (
 	"errors"
 	"image/png"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -286,7 +287,7 @@ func TestWriteOneWatermarks(t *testing.T) {
 	cfg := Config{RunID: "wm-run", Key: key, SoftwareVersion: "test"}
 	for _, depth := range []int{8, 12, 16} {
 		cfg.BitDepth = depth
-		res, verified, err := writeOne(context.Background(), cfg, depth, img, dicomio.GenerationRecord{Mode: dicomio.ModeText, Prompt: "x"}, nil, Request{}, dir)
+		res, check, err := writeOne(context.Background(), cfg, depth, img, dicomio.GenerationRecord{Mode: dicomio.ModeText, Prompt: "x"}, nil, Request{}, dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -306,11 +307,40 @@ func TestWriteOneWatermarks(t *testing.T) {
 		if !det.Present || det.Payload == nil || *det.Payload != want {
 			t.Errorf("%d-bit: detected %+v, want payload %v", depth, det, want)
 		}
-		if !verified {
+		if !check.verified {
 			t.Errorf("%d-bit: writeOne says the mark did not verify, but the file's does", depth)
+		}
+		if check.fragile {
+			t.Errorf("%d-bit: a radiograph-like image's mark called fragile", depth)
 		}
 		if res.Provenance.Generation.WatermarkPayloadID != want.String() {
 			t.Errorf("%d-bit: provenance payload %q, want %q", depth, res.Provenance.Generation.WatermarkPayloadID, want.String())
 		}
+	}
+}
+
+// TestWriteOneFragileMark writes an 8-bit image whose black surround covers most of it (an
+// ultrasound sector's) and checks that writeOne calls its mark fragile.
+func TestWriteOneFragileMark(t *testing.T) {
+	const w, h = 320, 256
+	img := unclip.Tensor{Shape: []int{1, 1, h, w}, Data: make([]float32, w*h)}
+	rng := rand.New(rand.NewPCG(9, 9))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			dx, dy := float64(x-w/2), float64(y)
+			v := -1.0 // black surround
+			if math.Hypot(dx, dy) < 0.9*h && math.Abs(math.Atan2(dx, dy)) < 0.5 {
+				v = math.Max(-0.99, math.Min(0.99, -0.5+0.3*rng.NormFloat64()))
+			}
+			img.Data[y*w+x] = float32(v)
+		}
+	}
+	cfg := Config{RunID: "fragile", Key: testKey(t), SoftwareVersion: "test", BitDepth: 8}
+	_, check, err := writeOne(context.Background(), cfg, 1, img, dicomio.GenerationRecord{Mode: dicomio.ModeText, Prompt: "x"}, nil, Request{}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !check.fragile {
+		t.Errorf("a mark on a mostly black image not called fragile (verified %v)", check.verified)
 	}
 }
