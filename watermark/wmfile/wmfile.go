@@ -48,17 +48,19 @@ type File struct {
 	Frames int
 }
 
-// Sniff tells the format from the first bytes of a file.
+// Sniff tells the format from the first bytes of a file. DICOM's "DICM" at offset 128 is
+// checked first: the 128-byte preamble before it is free, and dual-format files put a TIFF
+// header there.
 func Sniff(head []byte) (Format, error) {
 	switch {
+	case len(head) >= 132 && string(head[128:132]) == "DICM":
+		return DICOM, nil
 	case bytes.HasPrefix(head, []byte("\x89PNG\r\n\x1a\n")):
 		return PNG, nil
 	case bytes.HasPrefix(head, []byte("II*\x00")), bytes.HasPrefix(head, []byte("MM\x00*")):
 		return TIFF, nil
 	case bytes.HasPrefix(head, []byte{0xFF, 0xD8, 0xFF}):
 		return JPEG, nil
-	case len(head) >= 132 && string(head[128:132]) == "DICM":
-		return DICOM, nil
 	}
 	return "", errors.New("not a PNG, TIFF, JPEG or DICOM (Part 10) file")
 }

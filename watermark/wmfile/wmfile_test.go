@@ -94,3 +94,32 @@ func TestEmbedFileReliance(t *testing.T) {
 		t.Fatalf("reliance %+v, want half the pixels at the range's ends", e.Reliance)
 	}
 }
+
+func TestSniff(t *testing.T) {
+	dicom := func(preamble string) []byte {
+		b := make([]byte, 140)
+		copy(b, preamble)
+		copy(b[128:], "DICM")
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		head []byte
+		want Format
+	}{
+		{"png", []byte("\x89PNG\r\n\x1a\n...."), PNG},
+		{"tiff little endian", []byte("II*\x00...."), TIFF},
+		{"tiff big endian", []byte("MM\x00*...."), TIFF},
+		{"jpeg", []byte{0xFF, 0xD8, 0xFF, 0xE0}, JPEG},
+		{"dicom", dicom(""), DICOM},
+		{"dicom with a TIFF header in its preamble", dicom("II*\x00"), DICOM},
+		{"text", []byte("hello"), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Sniff(tc.head)
+			if got != tc.want || (err != nil) != (tc.want == "") {
+				t.Errorf("Sniff = %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
