@@ -11,22 +11,31 @@ import (
 // grayFromStored views the stored values of a single-frame greyscale image as a watermark
 // Gray. The writer's stored values are unsigned, so they go through unchanged.
 func grayFromStored(im *dicomio.Image) (*watermark.Gray, error) {
-	if im.Frames > 1 || im.Signed {
-		return nil, fmt.Errorf("watermark: need one unsigned greyscale frame, got %d frames (signed %v)", im.Frames, im.Signed)
+	if im.Frames > 1 {
+		return nil, fmt.Errorf("watermark: need one frame, got %d", im.Frames)
 	}
-	return wmfile.FrameGray(im, 0)
+	return frameGray(im, 0)
 }
 
-// storeGray writes a Gray's values back into the stored values of im.
-func storeGray(im *dicomio.Image, g *watermark.Gray) {
+// frameGray views frame i of the stored values of a greyscale image as a watermark Gray.
+func frameGray(im *dicomio.Image, i int) (*watermark.Gray, error) {
+	if im.Signed {
+		return nil, fmt.Errorf("watermark: need unsigned stored values")
+	}
+	return wmfile.FrameGray(im, i)
+}
+
+// storeFrame writes a Gray's values back into frame i of the stored values of im.
+func storeFrame(im *dicomio.Image, i int, g *watermark.Gray) {
 	n := im.Rows * im.Columns
+	off := i * n
 	switch {
 	case im.U8 != nil:
-		for i := 0; i < n; i++ {
-			im.U8[i] = uint8(g.Pix[i])
+		for j := 0; j < n; j++ {
+			im.U8[off+j] = uint8(g.Pix[j])
 		}
 	case im.U16 != nil:
-		copy(im.U16[:n], g.Pix)
+		copy(im.U16[off:off+n], g.Pix)
 	}
 }
 
@@ -52,26 +61,35 @@ type markCheck struct {
 func watermarkStep(key watermark.Key, check *markCheck) dicomio.WatermarkFunc {
 	return func(stored *dicomio.Image, runID string, item int) (string, string, error) {
 		payload := watermark.Payload{ID: PayloadID(runID, item), Version: watermark.PayloadVersion}
-		g, err := grayFromStored(stored)
-		if err != nil {
-			return "", "", err
-		}
-		var marked *watermark.Gray
+		// Every frame of a multi-frame instance (a cine loop, an enhanced CT) carries the
+		// instance's payload, so that any frame exported alone still says where it came from.
 		if check != nil {
-			marked, check.verified, err = watermark.EmbedVerified(g, key, payload, watermark.Options{})
-			if err == nil {
-				var rel watermark.Reliance
-				if rel, err = watermark.MarkReliance(g, marked, key); err == nil {
-					check.fragile = rel.Fragile
-				}
+			check.verified = true
+		}
+		for i := 0; i < max(1, stored.Frames); i++ {
+			g, err := frameGray(stored, i)
+			if err != nil {
+				return "", "", fmt.Errorf("watermark item %d frame %d: %w", item, i+1, err)
 			}
-		} else {
-			marked, err = watermark.Embed(g, key, payload)
+			var marked *watermark.Gray
+			if check != nil {
+				var ok bool
+				marked, ok, err = watermark.EmbedVerified(g, key, payload, watermark.Options{})
+				if err == nil {
+					var rel watermark.Reliance
+					if rel, err = watermark.MarkReliance(g, marked, key); err == nil {
+						check.verified = check.verified && ok
+						check.fragile = check.fragile || rel.Fragile
+					}
+				}
+			} else {
+				marked, err = watermark.Embed(g, key, payload)
+			}
+			if err != nil {
+				return "", "", fmt.Errorf("watermark item %d frame %d: %w", item, i+1, err)
+			}
+			storeFrame(stored, i, marked)
 		}
-		if err != nil {
-			return "", "", fmt.Errorf("watermark item %d: %w", item, err)
-		}
-		storeGray(stored, marked)
 		return payload.String(), key.ID(), nil
 	}
 }

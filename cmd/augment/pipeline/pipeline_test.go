@@ -15,6 +15,7 @@ import (
 	"github.com/medaugment/augment/manifests"
 	"github.com/medaugment/augment/unclip"
 	"github.com/medaugment/augment/watermark"
+	"github.com/medaugment/augment/watermark/wmfile"
 )
 
 func TestCaption(t *testing.T) {
@@ -342,5 +343,46 @@ func TestWriteOneFragileMark(t *testing.T) {
 	}
 	if !check.fragile {
 		t.Errorf("a mark on a mostly black image not called fragile (verified %v)", check.verified)
+	}
+}
+
+// TestWatermarkEveryFrame marks a two-frame instance (a cine loop's, an enhanced CT's) and
+// checks that each frame carries the instance's payload, so that a frame exported alone is
+// still traced.
+func TestWatermarkEveryFrame(t *testing.T) {
+	const w, h = 192, 160
+	im := &dicomio.Image{Rows: h, Columns: w, Frames: 2, Samples: 1, BitsAllocated: 16, BitsStored: 16,
+		Photometric: "MONOCHROME2", U16: make([]uint16, 2*w*h)}
+	rng := rand.New(rand.NewPCG(4, 2))
+	for f := 0; f < 2; f++ {
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				v := 20000 + 8000*math.Sin(float64(x+9*f)/9)*math.Cos(float64(y)/13) + 400*rng.NormFloat64()
+				im.U16[f*w*h+y*w+x] = uint16(v)
+			}
+		}
+	}
+	key := testKey(t)
+	var check markCheck
+	payload, keyID, err := watermarkStep(key, &check)(im, "frames", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := watermark.Payload{ID: PayloadID("frames", 3), Version: watermark.PayloadVersion}
+	if payload != want.String() || keyID != key.ID() || !check.verified {
+		t.Fatalf("payload %s key %s verified %v, want %s %s true", payload, keyID, check.verified, want, key.ID())
+	}
+	for f := 0; f < 2; f++ {
+		g, err := wmfile.FrameGray(im, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := watermark.Detect(g, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Payload == nil || *r.Payload != want {
+			t.Errorf("frame %d: payload %v, want %v (score %.1f)", f+1, r.Payload, want, r.Score)
+		}
 	}
 }
