@@ -67,9 +67,12 @@ func (a *app) watermarkEmbedCommand() *cobra.Command {
 		Short: "Embed the watermark (PNG, TIFF, JPEG or DICOM in; PNG, TIFF or DICOM out)",
 		Long: `embed writes a marked copy of each image to --out. PNG and TIFF stay PNG and TIFF, JPEG
 becomes PNG (re-encoding JPEG would weaken the mark), and DICOM is written as a synthetic
-instance (Synthetic Data YES, new UIDs, payload and key ids in augment's provenance record).
-The payload id of file i is derived from --run-id and i, so the same run id writes the same
-marks. A file that cannot be marked is reported and the others go on; the exit code is then 2.`,
+instance (Synthetic Data YES, new UIDs, payload and key ids in augment's provenance record),
+every frame of a multi-frame instance carrying its payload. The payload id of file i is
+derived from --run-id and i, so the same run id writes the same marks. A file whose mark lives
+in flat areas at the ends of its value range (an ultrasound's black surround), which JPEG,
+blur and brightness changes remove, gets a WARNING ("reliance" in --json). A file that cannot
+be marked is reported and the others go on; the exit code is then 2.`,
 		Example: `  augment watermark embed --key-file wm.key scans/*.png --out marked/
   AUGMENT_WATERMARK_KEY=... augment watermark embed --json --run-id batch-7 ct/ --out marked/`,
 		Args: cobra.MinimumNArgs(1),
