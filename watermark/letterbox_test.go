@@ -1,6 +1,11 @@
 package watermark
 
-import "testing"
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+)
 
 // padded places g on a w×h canvas of value v at (x0, y0).
 func padded(g *Gray, w, h, x0, y0 int, v uint16) *Gray {
@@ -110,5 +115,40 @@ func TestLetterboxedRead(t *testing.T) {
 		if r.Content != nil || r.Payload == nil || *r.Payload != p {
 			t.Errorf("%dx%d clipped: content %v, payload %v, want the whole frame and %v", sz[0], sz[1], r.Content, r.Payload, p)
 		}
+	}
+}
+
+// BenchmarkLetterboxCost measures, on one core, verifying marked images and the same images
+// padded to squares (whose bands are cut off, after comparing the two frames' tile
+// energies):
+//
+//	go test ./watermark -run '^$' -bench BenchmarkLetterboxCost -benchtime 3x
+func BenchmarkLetterboxCost(b *testing.B) {
+	prev := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(prev)
+	key := benchKey(b)
+	for _, sz := range [][2]int{{384, 512}, {1024, 2048}} {
+		m, err := Embed(syntheticCT(sz[0], sz[1], 5), key, Payload{ID: 1, Version: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		sq := PadSquare(m)
+		b.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(b *testing.B) {
+			var tWhole, tPadded time.Duration
+			for i := 0; i < b.N; i++ {
+				t0 := time.Now()
+				r1, err := Detect(m, key)
+				t1 := time.Now()
+				r2, err2 := Detect(sq, key)
+				t2 := time.Now()
+				if err != nil || err2 != nil || r1.Payload == nil || r2.Payload == nil || r2.Content == nil {
+					b.Fatalf("not read: %+v %+v %v %v", r1, r2, err, err2)
+				}
+				tWhole += t1.Sub(t0)
+				tPadded += t2.Sub(t1)
+			}
+			n := time.Duration(b.N)
+			b.Logf("%d×%d px, one core: verify %v; padded to a square %v (%.2f×)", sz[0], sz[1], tWhole/n, tPadded/n, float64(tPadded)/float64(tWhole))
+		})
 	}
 }
