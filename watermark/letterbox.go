@@ -27,17 +27,18 @@ func letterboxTrim(eWhole, eInside float64) bool {
 	return eInside >= eWhole-letterboxLoss*math.Abs(eWhole)
 }
 
-// ownEnergy is the most tile energy (foldEnergy) the large geometry's working grids (its own
-// cell size and the self-check's others) gather at img's own aspect: key-free evidence of a
-// mark at that frame.
+// ownEnergy is the most tile energy (foldEnergy) gathered at img's own aspect at the cell
+// sizes of the large geometry's grids (its own and the self-check's others), all folded from
+// the large geometry's whitened field: key-free evidence of a mark at that frame.
 func ownEnergy(img *Gray) float64 {
 	img = shrinkForReads(img)
+	f, _, _ := whitenedField(img, geomLarge)
+	fw, fh := workSize(img.Width, img.Height, geomLarge)
+	_, _, rw, rh := workRegion(fw, fh, geomLarge)
 	e := math.Inf(-1)
 	for _, g := range geomLarge.alternatives() {
-		f, _, _ := whitenedField(img, g)
-		fw, fh := workSize(img.Width, img.Height, g)
-		_, _, rw, rh := workRegion(fw, fh, g)
-		if v, _ := foldEnergy(f, rw, rh, 1, 1, tileBins); v > e {
+		r := float64(geomLarge.workShort()) / float64(g.workShort()) // samples per bin of g's tile
+		if v, _ := foldEnergy(f, rw, rh, r, r, tileBins); v > e {
 			e = v
 		}
 	}
