@@ -6,10 +6,11 @@ import "math"
 // a square (or another input shape). The full search finds the mark in a padded image when
 // the cells shrink by at most minScale (images up to about 1.5 times as long as wide); a
 // longer image (a whole-body nuclear-medicine scan, a full-spine radiograph) padded to a
-// square shrinks them further. The bands are constant, which a marked image never is (the
-// mark reaches every pixel), so the detector cuts them off and reads the image inside when
-// the mark's tile says that is the frame it was marked in (letterboxTrim): a choice made
-// from the pixels alone, so the hypotheses and their counts stay the same.
+// square shrinks them further. The bands are constant lines, which a marked image hardly
+// has (the mark reaches nearly every pixel; an attack that clips may make some), so the
+// detector cuts them off and reads the image inside when the mark's tile says that is the
+// frame it was marked in (letterboxTrim): a choice made from the pixels alone, so the
+// hypotheses and their counts stay the same.
 
 // Letterbox settings.
 const (
