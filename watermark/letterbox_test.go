@@ -2,6 +2,7 @@ package watermark
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"testing"
 	"time"
@@ -151,4 +152,47 @@ func BenchmarkLetterboxCost(b *testing.B) {
 			b.Logf("%d×%d px, one core: verify %v; padded to a square %v (%.2f×)", sz[0], sz[1], tWhole/n, tPadded/n, float64(tPadded)/float64(tWhole))
 		})
 	}
+}
+
+// TestLetterboxOnSuite checks the letterbox choice on the suite's chest X-rays: every one
+// padded to a square (bands of a tenth of the side or more) is read inside its bands, and
+// none whose lines a brightness change saturated is. It logs the tile energies the choice
+// compares (docs/watermark.md, *Letterboxed images*).
+func TestLetterboxOnSuite(t *testing.T) {
+	key := benchKey(t)
+	imgs := cxrImages(t, 20)
+	padded, clipped := 0, 0
+	minIn, maxWhole := math.Inf(1), math.Inf(-1)
+	for j, g := range imgs {
+		m, err := Embed(g, key, Payload{ID: 0x00C0FFEE00 + uint64(j), Version: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sq := PadSquare(m); sq.Width != m.Width || sq.Height != m.Height {
+			if r, ok := letterbox(sq); ok {
+				padded++
+				ew, ei := ownEnergy(sq), ownEnergy(subImage(sq, r))
+				minIn, maxWhole = min(minIn, ei), max(maxWhole, ew)
+				if !letterboxTrim(ew, ei) {
+					t.Errorf("cxr%d padded to a square: read whole (energy %.0f whole, %.0f inside)", j, ew, ei)
+				}
+			}
+		}
+		for _, f := range []float64{0.2, -0.2} {
+			b := Brightness(m, f)
+			if r, ok := letterbox(b); ok {
+				clipped++
+				ew, ei := ownEnergy(b), ownEnergy(subImage(b, r))
+				t.Logf("cxr%d brightness %+.0f%%: saturated lines %+v; energy %.0f whole, %.0f inside", j, 100*f, r, ew, ei)
+				if letterboxTrim(ew, ei) {
+					t.Errorf("cxr%d brightness %+.0f%%: read inside the saturated lines", j, 100*f)
+				}
+			}
+		}
+	}
+	if padded == 0 {
+		t.Fatal("no padded image had bands")
+	}
+	t.Logf("%d padded images: energy inside the bands at least %.0f, of the whole frame at most %.0f; %d with saturated lines",
+		padded, minIn, maxWhole, clipped)
 }
