@@ -57,7 +57,10 @@ type Rect struct {
 // letterbox returns the part of img inside constant padding bands, and whether there are
 // such bands: bands of one value along one axis only (both ends, as centred within
 // letterboxSlack px, or one end), covering at least letterboxMin of that side, leaving at
-// least MinDetectSide px.
+// least MinDetectSide px, and shortening the image's short side. Bands that leave the short
+// side as it is leave the cells as they are: the whole frame is read, as its aligned reads
+// need when the bands were there when the image was marked (radiographs published with black
+// bands above and below, whose bands a lossy step made flat).
 func letterbox(img *Gray) (Rect, bool) {
 	w, h := img.Width, img.Height
 	rowConst := func(y int, v uint16) bool {
@@ -99,13 +102,16 @@ func letterbox(img *Gray) (Rect, bool) {
 		}
 		return true
 	}
+	var r Rect
 	switch {
 	case left == 0 && right == 0 && top+bottom < h && accept(top, bottom, vt, vb, h, w):
-		return Rect{0, top, w, h - top - bottom}, true
+		r = Rect{0, top, w, h - top - bottom}
 	case top == 0 && bottom == 0 && left+right < w && accept(left, right, vl, vr, w, h):
-		return Rect{left, 0, w - left - right, h}, true
+		r = Rect{left, 0, w - left - right, h}
+	default:
+		return Rect{}, false
 	}
-	return Rect{}, false
+	return r, min(r.W, r.H) < min(w, h)
 }
 
 // subImage copies the rectangle r of img.

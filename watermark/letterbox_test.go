@@ -33,6 +33,7 @@ func TestLetterbox(t *testing.T) {
 		{"one band, right", padded(content, 200, 200, 0, 0, 0), &Rect{0, 0, 120, 200}},
 		{"uneven within the slack", padded(content, 200, 200, 36, 0, 0), &Rect{36, 0, 120, 200}},
 		{"no bands", content, nil},
+		{"bands along the long side only (the cells stay as marked)", padded(content, 120, 260, 0, 30, 0), nil},
 		{"bands on both axes (a frame, or a dark border clipped)", framed, nil},
 		{"bands too narrow", padded(content, 130, 200, 5, 0, 0), nil},
 		{"uneven bands", padded(content, 200, 200, 10, 0, 0), nil},
