@@ -98,15 +98,19 @@ be marked is reported and the others go on; the exit code is then 2.`,
 					bar.Finish()
 					return err
 				}
+				var check pipeline.MarkCheck
 				o := wmfile.EmbedOptions{
 					OutDir:  out,
 					Item:    i,
 					Payload: watermark.Payload{ID: pipeline.PayloadID(runID, i), Version: watermark.PayloadVersion},
 					DICOM: dicomio.MarkOptions{Tool: "augment watermark embed", Synthetic: dicomio.SyntheticOptions{
-						RunID: runID, SoftwareVersion: version, Watermark: pipeline.WatermarkHook(key),
+						RunID: runID, SoftwareVersion: version, Watermark: pipeline.CheckedWatermarkHook(key, &check),
 					}},
 				}
 				e, err := wmfile.EmbedFile(cmd.Context(), f, key, o)
+				if err == nil && e.Format == wmfile.DICOM {
+					e.Reliance = &watermark.Reliance{RangeEndShare: check.RangeEndShare, Fragile: check.Fragile}
+				}
 				bar.Add(1)
 				if err != nil {
 					failed++

@@ -144,6 +144,9 @@ func TestWatermarkDICOM(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &e); err != nil || e.Format != wmfile.DICOM || e.Payload == "" {
 		t.Fatalf("embed result %q: %v", stdout, err)
 	}
+	if e.Reliance == nil || e.Reliance.Fragile {
+		t.Errorf("embed DICOM: reliance %+v, want checked and not fragile", e.Reliance)
+	}
 	code, stdout, _ = execAugment(t, "watermark", "verify", "--json", "--key-file", keyFile, e.Output)
 	var v wmfile.Verdict
 	if err := json.Unmarshal([]byte(stdout), &v); err != nil {
@@ -204,5 +207,22 @@ func TestRelianceWarning(t *testing.T) {
 				t.Errorf("%q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestWatermarkDICOMFragile marks the 8-bit echocardiogram, whose black surround covers most
+// of it, and checks that embed warns that its mark is fragile.
+func TestWatermarkDICOMFragile(t *testing.T) {
+	needSharedData(t)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "wm.key")
+	os.WriteFile(keyFile, []byte("dGVzdC1rZXktZm9yLXRoZS13YXRlcm1hcmstY29tbWFuZHM=\n"), 0o600)
+	us := filepath.Join(sharedDataDir, "dicom/pydicom-data/data/JPGLosslessP14SV1_1s_1f_8b.dcm")
+	code, stdout, stderr := execAugment(t, "watermark", "embed", "--key-file", keyFile, us, "--out", filepath.Join(dir, "out"))
+	if code != ExitOK {
+		t.Fatalf("embed: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "WARNING: fragile mark") {
+		t.Errorf("no fragile-mark warning: %q", stdout)
 	}
 }

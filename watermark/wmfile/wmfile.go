@@ -228,8 +228,10 @@ type Embedded struct {
 	Format  Format `json:"format"`
 	Payload string `json:"payload_id"`
 	KeyID   string `json:"key_id"`
-	// Reliance says whether the mark relies on flat areas at the ends of the value range
-	// (nil when it could not be checked: a DICOM output stored in another shape).
+	// Reliance says whether the mark relies on flat areas at the ends of the value range. Set
+	// for PNG, TIFF and JPEG inputs; for DICOM the watermark hook sees the stored values (the
+	// writer may change their representation), so its caller sets it
+	// (pipeline.CheckedWatermarkHook).
 	Reliance *watermark.Reliance `json:"reliance,omitempty"`
 }
 
@@ -263,13 +265,6 @@ func EmbedFile(ctx context.Context, path string, key watermark.Key, o EmbedOptio
 			return e, fmt.Errorf("embed %s: %w", path, err)
 		}
 		e.Output, e.Payload = res.Path, res.Provenance.Generation.WatermarkPayloadID
-		if in, err := Read(path); err == nil {
-			if out, err := Read(e.Output); err == nil {
-				if r, err := watermark.MarkReliance(in.Image, out.Image, key); err == nil {
-					e.Reliance = &r
-				}
-			}
-		}
 		return e, nil
 	}
 	f, err := Read(path)

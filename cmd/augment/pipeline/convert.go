@@ -46,25 +46,32 @@ func WatermarkHook(key watermark.Key) dicomio.WatermarkFunc {
 	return watermarkStep(key, nil)
 }
 
-// markCheck is what watermarkStep found out about the mark it embedded.
-type markCheck struct {
-	// verified: the detector reads the payload back from the marked values.
-	verified bool
-	// fragile: the mark lives in flat areas at the ends of the value range
-	// (watermark.MarkReliance).
-	fragile bool
+// MarkCheck is what the watermark step found out about the mark it embedded (in every frame).
+type MarkCheck struct {
+	// Verified: the detector reads the payload back from the marked values.
+	Verified bool
+	// Fragile: the mark lives in flat areas at the ends of the value range
+	// (watermark.MarkReliance); RangeEndShare is the largest share of a frame's pixels there.
+	Fragile       bool
+	RangeEndShare float64
+}
+
+// CheckedWatermarkHook is WatermarkHook that also reports in check whether the payload reads
+// back and whether the mark is fragile, measured on the stored values themselves.
+func CheckedWatermarkHook(key watermark.Key, check *MarkCheck) dicomio.WatermarkFunc {
+	return watermarkStep(key, check)
 }
 
 // watermarkStep is WatermarkHook that, when check is not nil, also reports there whether
 // the detector reads the payload back from the marked values and whether the mark is
 // fragile.
-func watermarkStep(key watermark.Key, check *markCheck) dicomio.WatermarkFunc {
+func watermarkStep(key watermark.Key, check *MarkCheck) dicomio.WatermarkFunc {
 	return func(stored *dicomio.Image, runID string, item int) (string, string, error) {
 		payload := watermark.Payload{ID: PayloadID(runID, item), Version: watermark.PayloadVersion}
 		// Every frame of a multi-frame instance (a cine loop, an enhanced CT) carries the
 		// instance's payload, so that any frame exported alone still says where it came from.
 		if check != nil {
-			check.verified = true
+			check.Verified = true
 		}
 		for i := 0; i < max(1, stored.Frames); i++ {
 			g, err := frameGray(stored, i)
@@ -78,8 +85,9 @@ func watermarkStep(key watermark.Key, check *markCheck) dicomio.WatermarkFunc {
 				if err == nil {
 					var rel watermark.Reliance
 					if rel, err = watermark.MarkReliance(g, marked, key); err == nil {
-						check.verified = check.verified && ok
-						check.fragile = check.fragile || rel.Fragile
+						check.Verified = check.Verified && ok
+						check.Fragile = check.Fragile || rel.Fragile
+						check.RangeEndShare = max(check.RangeEndShare, rel.RangeEndShare)
 					}
 				}
 			} else {

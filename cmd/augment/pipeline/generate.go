@@ -209,7 +209,7 @@ func runRequest(ctx context.Context, cfg Config, ri, first int, req Request, dir
 		}
 		img, err := images.Row(i)
 		var result *dicomio.SyntheticResult
-		var check markCheck
+		var check MarkCheck
 		if err == nil {
 			result, check, err = writeOne(ctx, cfg, idx, img, r, sources, req, dir)
 		}
@@ -222,8 +222,8 @@ func runRequest(ctx context.Context, cfg Config, ri, first int, req Request, dir
 		} else {
 			it.Image = result
 			fillRow(&it.Row, result, r)
-			it.Row.WatermarkVerified = check.verified
-			it.Row.WatermarkFragile = check.fragile
+			it.Row.WatermarkVerified = check.Verified
+			it.Row.WatermarkFragile = check.Fragile
 			if d := len(embeds) / n; d > 0 {
 				it.Row.ImageEmbedding = append([]float32(nil), embeds[i*d:(i+1)*d]...)
 			}
@@ -427,8 +427,8 @@ func loadSource(p *unclip.Pipeline, path string) (src *dicomio.SourceInstance, t
 // says whether the watermark's payload reads back from the written values and whether the
 // mark is fragile.
 func writeOne(ctx context.Context, cfg Config, idx int, img unclip.Tensor, rec dicomio.GenerationRecord,
-	sources []*dicomio.SourceInstance, req Request, dir string) (*dicomio.SyntheticResult, markCheck, error) {
-	var check markCheck
+	sources []*dicomio.SourceInstance, req Request, dir string) (*dicomio.SyntheticResult, MarkCheck, error) {
+	var check MarkCheck
 	if len(img.Shape) != 4 || img.Shape[1] != 1 {
 		return nil, check, fmt.Errorf("item %d: unexpected image shape %v (want [1, 1, S, S])", idx, img.Shape)
 	}

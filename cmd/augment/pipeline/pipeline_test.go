@@ -308,10 +308,10 @@ func TestWriteOneWatermarks(t *testing.T) {
 		if !det.Present || det.Payload == nil || *det.Payload != want {
 			t.Errorf("%d-bit: detected %+v, want payload %v", depth, det, want)
 		}
-		if !check.verified {
+		if !check.Verified {
 			t.Errorf("%d-bit: writeOne says the mark did not verify, but the file's does", depth)
 		}
-		if check.fragile {
+		if check.Fragile {
 			t.Errorf("%d-bit: a radiograph-like image's mark called fragile", depth)
 		}
 		if res.Provenance.Generation.WatermarkPayloadID != want.String() {
@@ -341,8 +341,8 @@ func TestWriteOneFragileMark(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !check.fragile {
-		t.Errorf("a mark on a mostly black image not called fragile (verified %v)", check.verified)
+	if !check.Fragile {
+		t.Errorf("a mark on a mostly black image not called fragile (verified %v)", check.Verified)
 	}
 }
 
@@ -363,14 +363,14 @@ func TestWatermarkEveryFrame(t *testing.T) {
 		}
 	}
 	key := testKey(t)
-	var check markCheck
+	var check MarkCheck
 	payload, keyID, err := watermarkStep(key, &check)(im, "frames", 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := watermark.Payload{ID: PayloadID("frames", 3), Version: watermark.PayloadVersion}
-	if payload != want.String() || keyID != key.ID() || !check.verified {
-		t.Fatalf("payload %s key %s verified %v, want %s %s true", payload, keyID, check.verified, want, key.ID())
+	if payload != want.String() || keyID != key.ID() || !check.Verified {
+		t.Fatalf("payload %s key %s verified %v, want %s %s true", payload, keyID, check.Verified, want, key.ID())
 	}
 	for f := 0; f < 2; f++ {
 		g, err := wmfile.FrameGray(im, f)
