@@ -25,13 +25,16 @@ type Reliance struct {
 // pixels where img is at an end of its value range. It runs the detector once, and only on
 // images with at least a quarter of their pixels there.
 func MarkReliance(img, marked *Gray, key Key) (Reliance, error) {
-	_, rest, share, err := splitAtRangeEnds(img, marked)
-	if err != nil {
+	if err := sameShape(img, marked); err != nil {
 		return Reliance{}, fmt.Errorf("mark reliance: %w", err)
 	}
-	r := Reliance{RangeEndShare: share}
-	if share < relianceShare {
+	r := Reliance{RangeEndShare: rangeEndShare(img)}
+	if r.RangeEndShare < relianceShare {
 		return r, nil
+	}
+	_, rest, _, err := splitAtRangeEnds(img, marked)
+	if err != nil {
+		return r, fmt.Errorf("mark reliance: %w", err)
 	}
 	res, err := Detect(rest, key)
 	if err != nil {
@@ -44,9 +47,8 @@ func MarkReliance(img, marked *Gray, key Key) (Reliance, error) {
 // splitAtRangeEnds returns img with marked's values only where img is at an end of its
 // value range (ends) and only elsewhere (rest), and the share of those pixels.
 func splitAtRangeEnds(img, marked *Gray) (ends, rest *Gray, share float64, err error) {
-	if img.Width != marked.Width || img.Height != marked.Height || img.BitDepth != marked.BitDepth {
-		return nil, nil, 0, fmt.Errorf("the marked image (%d×%d, %d bits) is not the original's shape (%d×%d, %d bits)",
-			marked.Width, marked.Height, marked.BitDepth, img.Width, img.Height, img.BitDepth)
+	if err := sameShape(img, marked); err != nil {
+		return nil, nil, 0, err
 	}
 	top := uint16(img.Max())
 	ends, rest = img.Clone(), img.Clone()
@@ -60,4 +62,25 @@ func splitAtRangeEnds(img, marked *Gray) (ends, rest *Gray, share float64, err e
 		}
 	}
 	return ends, rest, float64(n) / float64(len(img.Pix)), nil
+}
+
+// rangeEndShare is the share of img's pixels at 0 or at the largest value of its bit depth.
+func rangeEndShare(img *Gray) float64 {
+	top := uint16(img.Max())
+	n := 0
+	for _, v := range img.Pix {
+		if v == 0 || v == top {
+			n++
+		}
+	}
+	return float64(n) / float64(len(img.Pix))
+}
+
+// sameShape says whether marked has img's size and bit depth.
+func sameShape(img, marked *Gray) error {
+	if img.Width != marked.Width || img.Height != marked.Height || img.BitDepth != marked.BitDepth {
+		return fmt.Errorf("the marked image (%d×%d, %d bits) is not the original's shape (%d×%d, %d bits)",
+			marked.Width, marked.Height, marked.BitDepth, img.Width, img.Height, img.BitDepth)
+	}
+	return nil
 }
