@@ -31,12 +31,19 @@ func testScan(w, h int) *watermark.Gray {
 	return g
 }
 
-func TestWatermarkCommands(t *testing.T) {
-	dir := t.TempDir()
+// writeTestKey writes the commands' test key to dir/wm.key and returns its path.
+func writeTestKey(t *testing.T, dir string) string {
+	t.Helper()
 	keyFile := filepath.Join(dir, "wm.key")
 	if err := os.WriteFile(keyFile, []byte("dGVzdC1rZXktZm9yLXRoZS13YXRlcm1hcmstY29tbWFuZHM=\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return keyFile
+}
+
+func TestWatermarkCommands(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := writeTestKey(t, dir)
 	in := filepath.Join(dir, "scan.png")
 	if err := wmfile.Write(in, testScan(320, 288), wmfile.PNG); err != nil {
 		t.Fatal(err)
@@ -132,8 +139,7 @@ func TestWatermarkCommands(t *testing.T) {
 func TestWatermarkDICOM(t *testing.T) {
 	needSharedData(t)
 	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "wm.key")
-	os.WriteFile(keyFile, []byte("dGVzdC1rZXktZm9yLXRoZS13YXRlcm1hcmstY29tbWFuZHM=\n"), 0o600)
+	keyFile := writeTestKey(t, dir)
 	mr := filepath.Join(sharedDataDir, "dicom/dcm_qa_ts/In/1.dcm")
 	out := filepath.Join(dir, "out")
 	code, stdout, stderr := execAugment(t, "watermark", "embed", "--json", "--key-file", keyFile, mr, "--out", out)
@@ -215,8 +221,7 @@ func TestRelianceWarning(t *testing.T) {
 func TestWatermarkDICOMFragile(t *testing.T) {
 	needSharedData(t)
 	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "wm.key")
-	os.WriteFile(keyFile, []byte("dGVzdC1rZXktZm9yLXRoZS13YXRlcm1hcmstY29tbWFuZHM=\n"), 0o600)
+	keyFile := writeTestKey(t, dir)
 	us := filepath.Join(sharedDataDir, "dicom/pydicom-data/data/JPGLosslessP14SV1_1s_1f_8b.dcm")
 	code, stdout, stderr := execAugment(t, "watermark", "embed", "--key-file", keyFile, us, "--out", filepath.Join(dir, "out"))
 	if code != ExitOK {
