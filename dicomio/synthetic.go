@@ -178,6 +178,9 @@ type SyntheticResult struct {
 	Stored *Image `json:"-"`
 	// Provenance is the record written to the private block.
 	Provenance ProvenanceRecord `json:"-"`
+	// RepeatsUIDOf names the earlier input of a re-marking batch whose source had the same SOP
+	// Instance UID as this one's; this output got a new UID of its own (MarkOptions.Outputs).
+	RepeatsUIDOf string `json:"repeats_source_uid_of,omitempty"`
 }
 
 // WriteSynthetic writes img as a synthetic DICOM instance to path (through a temporary file and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,11 @@ type MarkOptions struct {
 	Tool string
 	// Read bounds the input files.
 	Read ReadOptions
+	// Outputs, when set, holds the batch's outputs: an input whose source SOP Instance UID an
+	// earlier input of the batch had (so that both would get the same new UID and file name)
+	// gets a new UID of its own, keyed by its item too, and its result says which input it
+	// repeats (SyntheticResult.RepeatsUIDOf).
+	Outputs *OutputSet
 }
 
 // ErrNotImage is wrapped by MarkFile's error when the input is DICOM but holds no image (a
@@ -54,6 +60,11 @@ func MarkFile(ctx context.Context, path string, item int, opts MarkOptions) (*Sy
 		return nil, fmt.Errorf("mark %s: %w", path, ErrNotImage)
 	}
 	in, img, err := ReadImage(path, opts.Read)
+	if errors.Is(err, ErrNoPixelData) {
+		// Image attributes without Pixel Data (some character-set test files, a header kept
+		// without its image): nothing to re-mark.
+		return nil, fmt.Errorf("mark %s: %w", path, ErrNotImage)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("mark %s: %w", path, err)
 	}
@@ -90,15 +101,36 @@ func MarkFile(ctx context.Context, path string, item int, opts MarkOptions) (*Sy
 	if src.InstanceNumber > 0 {
 		o.InstanceNumber = src.InstanceNumber
 	}
+	root := o.UIDRoot // as EncodeSynthetic derives the UIDs
+	if root == "" {
+		root = UUIDRoot
+	}
+	out := filepath.Join(opts.OutDir, DeriveUID(root, o.RunID, UIDInstance, o.InstanceKey)+".dcm")
+	var repeats string
+	if opts.Outputs != nil {
+		if prev, ok := opts.Outputs.Claim(out, path); !ok {
+			repeats = prev
+			o.InstanceKey = fmt.Sprintf("%s#item-%d", o.InstanceKey, item)
+			out = filepath.Join(opts.OutDir, DeriveUID(root, o.RunID, UIDInstance, o.InstanceKey)+".dcm")
+			if prev, ok := opts.Outputs.Claim(out, path); !ok {
+				return nil, fmt.Errorf("mark %s: output %s is already written from %s", path, out, prev)
+			}
+		}
+	}
+	if err := NotInput(out, path); err != nil {
+		return nil, fmt.Errorf("mark %s: %w", path, err)
+	}
 	res, data, err := EncodeSynthetic(si, o)
 	if err != nil {
 		return nil, fmt.Errorf("mark %s: %w", path, err)
 	}
-	out := filepath.Join(opts.OutDir, res.SOPInstanceUID+".dcm")
+	if got := filepath.Join(opts.OutDir, res.SOPInstanceUID+".dcm"); got != out {
+		return nil, fmt.Errorf("mark %s: internal error: output named %s, expected %s", path, got, out)
+	}
 	if err := wrWriteFileAtomic(out, data); err != nil {
 		return nil, fmt.Errorf("mark %s: %w", path, err)
 	}
-	res.Path = out
+	res.Path, res.RepeatsUIDOf = out, repeats
 	return res, nil
 }
 
@@ -108,6 +140,9 @@ func MarkFile(ctx context.Context, path string, item int, opts MarkOptions) (*Sy
 func MarkFiles(ctx context.Context, paths []string, opts MarkOptions, done func(MarkResult)) ([]MarkResult, error) {
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("mark: output folder: %w", err)
+	}
+	if opts.Outputs == nil {
+		opts.Outputs = new(OutputSet)
 	}
 	results := make([]MarkResult, 0, len(paths))
 	for i, p := range paths {
@@ -149,7 +184,9 @@ func markPixels(in Instance, img *Image) (SyntheticImage, int, error) {
 		bits = 8
 	case samples == 3:
 		return SyntheticImage{}, 0, fmt.Errorf("16-bit RGB cannot be re-marked (RGB is written with 8 bits)")
-	case img.BitsStored > 0 && img.BitsStored <= 12:
+	case img.BitsStored > 0 && img.BitsStored <= 12 && valueSpan(img) <= 4095:
+		// Some files hold values their Bits Stored cannot (a 12-bit CT with -2048 … 4095):
+		// those keep 16 bits rather than being refused.
 		bits = 12
 	}
 	si := SyntheticImage{Pixels: img}
@@ -164,4 +201,19 @@ func markPixels(in Instance, img *Image) (SyntheticImage, int, error) {
 		}
 	}
 	return si, bits, nil
+}
+
+// valueSpan is the largest minus the smallest of img's 16-bit integer values.
+func valueSpan(img *Image) int {
+	lo, hi := math.MaxInt, math.MinInt
+	for _, v := range img.U16 {
+		lo, hi = min(lo, int(v)), max(hi, int(v))
+	}
+	for _, v := range img.I16 {
+		lo, hi = min(lo, int(v)), max(hi, int(v))
+	}
+	if hi < lo {
+		return 0
+	}
+	return hi - lo
 }

@@ -2,6 +2,7 @@ package dicomio
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -107,5 +108,104 @@ func TestMarkFilesKeepsPixels(t *testing.T) {
 	b, _ := os.ReadFile(again[0].Output.Path)
 	if string(a) != string(b) {
 		t.Error("marking again with the same run id is not byte-identical")
+	}
+}
+
+// Two inputs of one batch with the same SOP Instance UID (one instance stored twice, or a
+// broken de-identification) must not write the same output: the second would replace the
+// first, whose result would then name another image.
+func TestMarkFilesRepeatedUID(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "in", "a.dcm")
+	if err := os.MkdirAll(filepath.Dir(a), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WriteSynthetic(context.Background(), a, SyntheticImage{Pixels: hounsfieldFrame(64, 64), Record: testRecord()},
+		SyntheticOptions{RunID: "src"}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := filepath.Join(dir, "in", "b.dcm") // the same instance again
+	if err := os.WriteFile(b, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := MarkOptions{OutDir: filepath.Join(dir, "out"), Synthetic: SyntheticOptions{RunID: "dup"}}
+	results, err := MarkFiles(context.Background(), []string{a, b, a}, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for i, r := range results {
+		if !r.OK {
+			t.Fatalf("input %d: %s", i, r.Error)
+		}
+		if prev, ok := seen[r.Output.SOPInstanceUID]; ok {
+			t.Errorf("inputs %s and %d share the new UID %s", prev, i, r.Output.SOPInstanceUID)
+		}
+		seen[r.Output.SOPInstanceUID] = fmt.Sprint(i)
+		if _, err := os.Stat(r.Output.Path); err != nil {
+			t.Errorf("input %d: output missing: %v", i, err)
+		}
+		want := ""
+		if i > 0 {
+			want = a
+		}
+		if r.Output.RepeatsUIDOf != want {
+			t.Errorf("input %d: repeats %q, want %q", i, r.Output.RepeatsUIDOf, want)
+		}
+	}
+	entries, _ := os.ReadDir(opts.OutDir)
+	if len(entries) != 3 {
+		t.Errorf("%d files written for 3 inputs", len(entries))
+	}
+	// Alone, each input still gets the UID derived from its source: reruns write the same files.
+	alone, err := MarkFiles(context.Background(), []string{b}, MarkOptions{OutDir: filepath.Join(dir, "alone"), Synthetic: opts.Synthetic}, nil)
+	if err != nil || !alone[0].OK {
+		t.Fatalf("alone: %v %+v", err, alone)
+	}
+	if alone[0].Output.SOPInstanceUID != results[0].Output.SOPInstanceUID || alone[0].Output.RepeatsUIDOf != "" {
+		t.Errorf("alone: UID %s, want the first input's %s", alone[0].Output.SOPInstanceUID, results[0].Output.SOPInstanceUID)
+	}
+}
+
+// Files the reference decoder reads that once stopped a re-mark: a 12-bit CT holding values
+// its Bits Stored cannot (kept at 16 bits), and image attributes without Pixel Data (skipped,
+// not failed).
+func TestMarkFilesOddSources(t *testing.T) {
+	needSynthShared(t)
+	wide := filepath.Join(synthSharedData, "dicom/pydicom-data/data/mlut_18.dcm")
+	noPixels := filepath.Join(synthSharedData, "dicom/pydicom-testfiles/charset_files/chrJapMulti.dcm")
+	results, err := MarkFiles(context.Background(), []string{wide, noPixels},
+		MarkOptions{OutDir: t.TempDir(), Synthetic: SyntheticOptions{RunID: "odd"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := results[0]; !r.OK {
+		t.Errorf("%s: %s", wide, r.Error)
+	} else {
+		srcIn, srcImg, err := ReadImage(wide, ReadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		outIn, outImg, err := ReadImage(r.Output.Path, ReadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if outImg.BitsStored != 16 {
+			t.Errorf("bits stored %d, want 16 for values spanning %d", outImg.BitsStored, valueSpan(srcImg))
+		}
+		for k := range srcImg.Rows * srcImg.Columns {
+			a := synthFrameValue(srcImg, k)*srcIn.RescaleSlope + srcIn.RescaleIntercept
+			b := synthFrameValue(outImg, k)*outIn.RescaleSlope + outIn.RescaleIntercept
+			if math.Abs(a-b) > 1e-6 {
+				t.Fatalf("modality value %d changed: %g → %g", k, a, b)
+			}
+		}
+	}
+	if r := results[1]; r.OK || !r.Skipped {
+		t.Errorf("%s: %+v, want skipped (no pixel data)", noPixels, r)
 	}
 }

@@ -85,7 +85,7 @@ code is then 2. See docs/synthetic-dicom.md.
 				switch {
 				case r.OK:
 					if !a.quiet {
-						fmt.Fprintf(a.stdout, "marked  %s → %s (%s)\n", r.Input, r.Output.Path, r.Output.IOD)
+						fmt.Fprintf(a.stdout, "marked  %s → %s (%s)%s\n", r.Input, r.Output.Path, r.Output.IOD, repeatsNote(r.Output.RepeatsUIDOf))
 					}
 				case r.Skipped:
 					if !a.quiet {

@@ -1,8 +1,8 @@
 package main
 
 import (
+	"errors"
 	"fmt"
-	"github.com/medaugment/augment/manifests"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/medaugment/augment/cmd/augment/pipeline"
 	"github.com/medaugment/augment/dicomio"
+	"github.com/medaugment/augment/manifests"
 	"github.com/medaugment/augment/watermark"
 	"github.com/medaugment/augment/watermark/wmfile"
 )
@@ -92,7 +93,8 @@ be marked is reported and the others go on; the exit code is then 2.`,
 				return usageError("watermark embed: %v", err)
 			}
 			bar := a.newProgress(len(files), "embedding")
-			failed := 0
+			failed, skipped := 0, 0
+			outputs := new(dicomio.OutputSet)
 			for i, f := range files {
 				if err := cmd.Context().Err(); err != nil {
 					bar.Finish()
@@ -102,6 +104,7 @@ be marked is reported and the others go on; the exit code is then 2.`,
 				o := wmfile.EmbedOptions{
 					OutDir:  out,
 					Item:    i,
+					Outputs: outputs,
 					Payload: watermark.Payload{ID: pipeline.PayloadID(runID, i), Version: watermark.PayloadVersion},
 					DICOM: dicomio.MarkOptions{Tool: "augment watermark embed", Synthetic: dicomio.SyntheticOptions{
 						RunID: runID, SoftwareVersion: version, Watermark: pipeline.CheckedWatermarkHook(key, &check),
@@ -112,9 +115,20 @@ be marked is reported and the others go on; the exit code is then 2.`,
 					e.Reliance = &watermark.Reliance{RangeEndShare: check.RangeEndShare, Fragile: check.Fragile}
 				}
 				bar.Add(1)
+				if errors.Is(err, dicomio.ErrNotImage) {
+					// A structured report or a presentation state beside the images: nothing to mark.
+					skipped++
+					if a.jsonOut {
+						if err := a.printJSON(map[string]any{"input": f, "skipped": true, "error": err.Error()}); err != nil {
+							return err
+						}
+					} else if !a.quiet {
+						fmt.Fprintf(a.stdout, "skipped %s: not an image\n", f)
+					}
+					continue
+				}
 				if err != nil {
 					failed++
-					a.logger.Warn("embed failed", "file", f, "error", err)
 					if a.jsonOut {
 						if err := a.printJSON(map[string]string{"input": f, "error": err.Error()}); err != nil {
 							return err
@@ -129,10 +143,13 @@ be marked is reported and the others go on; the exit code is then 2.`,
 						return err
 					}
 				} else {
-					fmt.Fprintf(a.stdout, "%s -> %s  payload %s  key %s%s\n", e.Input, e.Output, e.Payload, e.KeyID, relianceWarning(e.Reliance))
+					fmt.Fprintf(a.stdout, "%s -> %s  payload %s  key %s%s%s\n", e.Input, e.Output, e.Payload, e.KeyID, repeatsNote(e.RepeatsUIDOf), relianceWarning(e.Reliance))
 				}
 			}
 			bar.Finish()
+			if !a.jsonOut && !a.quiet && skipped > 0 {
+				fmt.Fprintf(a.stdout, "%d file(s) skipped: DICOM without an image\n", skipped)
+			}
 			if failed > 0 {
 				return usageError("watermark embed: %d of %d files failed", failed, len(files))
 			}
@@ -251,6 +268,15 @@ func provenanceLine(r *manifests.GenerationRow) string {
 
 // relianceWarning is what embed adds to a file's line when its mark lives mostly in flat
 // areas at the ends of the value range.
+// repeatsNote says that a DICOM input's SOP Instance UID repeats an earlier input's, so that
+// its output got a UID of its own rather than replacing that input's output.
+func repeatsNote(prev string) string {
+	if prev == "" {
+		return ""
+	}
+	return fmt.Sprintf("\n  NOTE: same SOP Instance UID as %s; written under a new UID of its own", prev)
+}
+
 func relianceWarning(r *watermark.Reliance) string {
 	if r == nil || !r.Fragile {
 		return ""
@@ -327,6 +353,7 @@ printed. Exit code 1 when an attack broke its expectation on some image.`,
 			bar := a.newProgress(len(files)*len(suite), "attacking")
 			var runs [][]watermark.AttackOutcome
 			failed := 0
+			taken := new(dicomio.OutputSet)
 			for i, f := range files {
 				rep, err := wmfile.PrepareAttack(f, key, watermark.Payload{ID: pipeline.PayloadID(runID, i), Version: watermark.PayloadVersion})
 				if err != nil {
@@ -341,7 +368,7 @@ printed. Exit code 1 when an attack broke its expectation on some image.`,
 					return err
 				}
 				bar.Add(len(suite))
-				if err := wmfile.WriteAttacked(out, f, outs); err != nil {
+				if err := wmfile.WriteAttacked(out, f, i, taken, outs); err != nil {
 					failed++
 					fmt.Fprintf(a.stderr, "augment: %v\n", err)
 				}

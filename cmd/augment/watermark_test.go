@@ -231,3 +231,39 @@ func TestWatermarkDICOMFragile(t *testing.T) {
 		t.Errorf("no fragile-mark warning: %q", stdout)
 	}
 }
+
+// TestWatermarkEmbedBatch embeds a patient's folder, where every study holds a CR01.dcm and an
+// SR01.dcm, plus two PNGs of one name in two folders: every image gets a file of its own, the
+// reports are skipped rather than failed, and the exit code is 0.
+func TestWatermarkEmbedBatch(t *testing.T) {
+	needSharedData(t)
+	dir := t.TempDir()
+	keyFile := writeTestKey(t, dir)
+	patient := filepath.Join(sharedDataDir, "cxr/train/CXR-P0003") // three studies
+	var pngs []string
+	for _, sub := range []string{"a", "b"} {
+		p := filepath.Join(dir, sub, "scan.png")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := wmfile.Write(p, testScan(160, 160), wmfile.PNG); err != nil {
+			t.Fatal(err)
+		}
+		pngs = append(pngs, p)
+	}
+	out := filepath.Join(dir, "out")
+	code, stdout, stderr := execAugment(t, append([]string{"watermark", "embed", "--key-file", keyFile, patient, "--out", out}, pngs...)...)
+	if code != ExitOK {
+		t.Fatalf("embed: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 5 {
+		t.Errorf("%d files written for 3 radiographs and 2 PNGs:\n%s", len(entries), stdout)
+	}
+	if !strings.Contains(stdout, "3 file(s) skipped") {
+		t.Errorf("the three reports are not reported skipped:\n%s", stdout)
+	}
+}

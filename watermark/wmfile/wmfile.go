@@ -219,6 +219,10 @@ type EmbedOptions struct {
 	DICOM dicomio.MarkOptions
 	// Item numbers the file within the run.
 	Item int
+	// Outputs, when set, holds the batch's outputs, so that two inputs never write the same
+	// file: a PNG or TIFF whose name an earlier input took is written as <stem>-<item>, and a
+	// DICOM input gets a new UID of its own (dicomio.MarkOptions.Outputs).
+	Outputs *dicomio.OutputSet
 }
 
 // Embedded describes one marked file.
@@ -228,6 +232,9 @@ type Embedded struct {
 	Format  Format `json:"format"`
 	Payload string `json:"payload_id"`
 	KeyID   string `json:"key_id"`
+	// RepeatsUIDOf names the earlier input of the batch whose DICOM source had the same SOP
+	// Instance UID; this output got a new UID of its own.
+	RepeatsUIDOf string `json:"repeats_source_uid_of,omitempty"`
 	// Reliance says whether the mark relies on flat areas at the ends of the value range. Set
 	// for PNG, TIFF and JPEG inputs; for DICOM the watermark hook sees the stored values (the
 	// writer may change their representation), so its caller sets it
@@ -259,12 +266,12 @@ func EmbedFile(ctx context.Context, path string, key watermark.Key, o EmbedOptio
 			return e, fmt.Errorf("embed %s: no DICOM watermark hook", path)
 		}
 		mo := o.DICOM
-		mo.OutDir = o.OutDir
+		mo.OutDir, mo.Outputs = o.OutDir, o.Outputs
 		res, err := dicomio.MarkFile(ctx, path, o.Item, mo)
 		if err != nil {
-			return e, fmt.Errorf("embed %s: %w", path, err)
+			return e, err // MarkFile's error names the file
 		}
-		e.Output, e.Payload = res.Path, res.Provenance.Generation.WatermarkPayloadID
+		e.Output, e.Payload, e.RepeatsUIDOf = res.Path, res.Provenance.Generation.WatermarkPayloadID, res.RepeatsUIDOf
 		return e, nil
 	}
 	f, err := Read(path)
@@ -282,8 +289,13 @@ func EmbedFile(ctx context.Context, path string, key watermark.Key, o EmbedOptio
 	case TIFF:
 		ext = "tif"
 	}
-	stem := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
-	e.Output = filepath.Join(o.OutDir, stem+"."+ext)
+	e.Output, err = outputName(o.Outputs, o.OutDir, path, ext, o.Item)
+	if err != nil {
+		return e, fmt.Errorf("embed %s: %w", path, err)
+	}
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return e, fmt.Errorf("embed %s: output folder: %w", path, err)
+	}
 	if err := Write(e.Output, m, outFormat); err != nil {
 		return e, fmt.Errorf("embed %s: %w", path, err)
 	}
@@ -292,6 +304,27 @@ func EmbedFile(ctx context.Context, path string, key watermark.Key, o EmbedOptio
 		e.Reliance = &r
 	}
 	return e, nil
+}
+
+// outputName names the output of input in dir: <stem>.<ext>, or <stem>-<item>.<ext> when an
+// earlier input of the batch took that name (two folders' scan.png, or scan.png beside
+// scan.jpg). It refuses a name that is the input file itself.
+func outputName(outs *dicomio.OutputSet, dir, input, ext string, item int) (string, error) {
+	stem := strings.TrimSuffix(filepath.Base(input), filepath.Ext(input))
+	out := filepath.Join(dir, stem+"."+ext)
+	if outs != nil {
+		if prev, ok := outs.Claim(out, input); !ok {
+			alt := filepath.Join(dir, fmt.Sprintf("%s-%d.%s", stem, item, ext))
+			if _, ok := outs.Claim(alt, input); !ok {
+				return "", fmt.Errorf("outputs %s and %s are both taken (the first by %s)", out, alt, prev)
+			}
+			out = alt
+		}
+	}
+	if err := dicomio.NotInput(out, input); err != nil {
+		return "", err
+	}
+	return out, nil
 }
 
 // Write encodes g as PNG or TIFF at path, through a temporary file and a rename.
@@ -392,9 +425,16 @@ func PrepareAttack(path string, key watermark.Key, p watermark.Payload) (AttackI
 	return AttackInput{Marked: m, Payload: p, Embedded: true}, nil
 }
 
-// WriteAttacked writes each attacked image as <stem>.<attack>.png in dir.
-func WriteAttacked(dir, input string, outs []watermark.AttackOutcome) error {
+// WriteAttacked writes each attacked image as <stem>.<attack>.png in dir, or as
+// <stem>-<item>.<attack>.png when an earlier input of the batch (outs) had the same stem.
+func WriteAttacked(dir, input string, item int, taken *dicomio.OutputSet, outs []watermark.AttackOutcome) error {
 	stem := strings.TrimSuffix(filepath.Base(input), filepath.Ext(input))
+	if taken != nil {
+		if _, ok := taken.Claim(filepath.Join(dir, stem), input); !ok {
+			stem = fmt.Sprintf("%s-%d", stem, item)
+			taken.Claim(filepath.Join(dir, stem), input)
+		}
+	}
 	for _, o := range outs {
 		if o.Image == nil {
 			continue

@@ -1,6 +1,9 @@
 package wmfile
 
 import (
+	"bytes"
+	"image/jpeg"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -86,7 +89,7 @@ func TestEmbedFileReliance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := EmbedFile(t.Context(), in, key, EmbedOptions{OutDir: dir, Payload: watermark.Payload{ID: 5, Version: 1}})
+	e, err := EmbedFile(t.Context(), in, key, EmbedOptions{OutDir: filepath.Join(dir, "out"), Payload: watermark.Payload{ID: 5, Version: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,5 +124,97 @@ func TestSniff(t *testing.T) {
 				t.Errorf("Sniff = %q, %v; want %q", got, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestEmbedFileNames checks that a batch never writes two inputs to one file (scan.png in two
+// folders, scan.jpg beside them: all three would be scan.png) and never replaces an input.
+func TestEmbedFileNames(t *testing.T) {
+	dir := t.TempDir()
+	g := watermark.NewGray(192, 192, 8)
+	seed := uint32(7)
+	for i := range g.Pix {
+		x, y := float64(i%g.Width), float64(i/g.Width)
+		seed = seed*1664525 + 1013904223
+		g.Pix[i] = uint16(120 + 40*math.Sin(x/17)*math.Cos(y/23) + float64(seed>>28))
+	}
+	a, b := filepath.Join(dir, "a", "scan.png"), filepath.Join(dir, "b", "scan.png")
+	c := filepath.Join(dir, "b", "scan.jpg")
+	for _, p := range []string{a, b} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := Write(p, g, PNG); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, ToImage(g), &jpeg.Options{Quality: 95}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(c, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	key, err := watermark.NewKey([]byte("names-test-key-0123456789abc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	outputs := new(dicomio.OutputSet)
+	written := map[string]uint64{}
+	for i, in := range []string{a, b, c} {
+		p := watermark.Payload{ID: uint64(100 + i), Version: watermark.PayloadVersion}
+		e, err := EmbedFile(t.Context(), in, key, EmbedOptions{OutDir: out, Payload: p, Item: i, Outputs: outputs})
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if _, dup := written[e.Output]; dup {
+			t.Fatalf("%s written to %s again", in, e.Output)
+		}
+		written[e.Output] = p.ID
+	}
+	for path, id := range written {
+		f, err := Read(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := watermark.Detect(f.Image, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Payload == nil || r.Payload.ID != id {
+			t.Errorf("%s: payload %v, want %d", path, r.Payload, id)
+		}
+	}
+	// An output folder that holds the input: refused, the input left as it was.
+	before, _ := os.ReadFile(a)
+	if _, err := EmbedFile(t.Context(), a, key, EmbedOptions{OutDir: filepath.Dir(a), Payload: watermark.Payload{ID: 1, Version: 1}}); err == nil {
+		t.Error("embedding into the input's own file did not fail")
+	}
+	if after, _ := os.ReadFile(a); !bytes.Equal(before, after) {
+		t.Error("the input was replaced")
+	}
+}
+
+// TestWriteAttackedNames checks that two inputs with one stem keep both sets of attacked images.
+func TestWriteAttackedNames(t *testing.T) {
+	dir := t.TempDir()
+	taken := new(dicomio.OutputSet)
+	for i, in := range []string{"a/scan.png", "b/scan.dcm"} {
+		g := watermark.NewGray(8, 8, 8)
+		g.Pix[0] = uint16(i + 1)
+		outs := []watermark.AttackOutcome{{Attack: "jpeg-50", Image: g}, {Attack: "crop-50%", Image: g}}
+		if err := WriteAttacked(dir, in, i, taken, outs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"scan.jpeg-50.png", "scan.crop-50pct.png", "scan-1.jpeg-50.png", "scan-1.crop-50pct.png"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("missing %s", name)
+		}
+	}
+	f, err := Read(filepath.Join(dir, "scan-1.jpeg-50.png"))
+	if err != nil || f.Image.Pix[0] != 2 {
+		t.Errorf("second input's image: %v %v", f, err)
 	}
 }

@@ -62,6 +62,14 @@ func CheckedWatermarkHook(key watermark.Key, check *MarkCheck) dicomio.Watermark
 	return watermarkStep(key, check)
 }
 
+// frameError names the frame that could not be marked when the instance has several.
+func frameError(frames, i int, err error) error {
+	if frames > 1 {
+		return fmt.Errorf("frame %d of %d: %w", i+1, frames, err)
+	}
+	return err
+}
+
 // watermarkStep is WatermarkHook that, when check is not nil, also reports there whether
 // the detector reads the payload back from the marked values and whether the mark is
 // fragile.
@@ -76,7 +84,7 @@ func watermarkStep(key watermark.Key, check *MarkCheck) dicomio.WatermarkFunc {
 		for i := 0; i < max(1, stored.Frames); i++ {
 			g, err := frameGray(stored, i)
 			if err != nil {
-				return "", "", fmt.Errorf("watermark item %d frame %d: %w", item, i+1, err)
+				return "", "", frameError(stored.Frames, i, err)
 			}
 			var marked *watermark.Gray
 			if check != nil {
@@ -94,7 +102,7 @@ func watermarkStep(key watermark.Key, check *MarkCheck) dicomio.WatermarkFunc {
 				marked, err = watermark.Embed(g, key, payload)
 			}
 			if err != nil {
-				return "", "", fmt.Errorf("watermark item %d frame %d: %w", item, i+1, err)
+				return "", "", frameError(stored.Frames, i, err)
 			}
 			storeFrame(stored, i, marked)
 		}
