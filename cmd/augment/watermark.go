@@ -287,6 +287,9 @@ func relianceWarning(r *watermark.Reliance) string {
 
 // verdictLine is the human-readable line for one verified file.
 func verdictLine(v wmfile.Verdict) string {
+	if v.Skipped {
+		return fmt.Sprintf("%s  skipped: DICOM without an image", v.Path)
+	}
 	if v.Error != "" {
 		return fmt.Sprintf("%s  error: %s", v.Path, v.Error)
 	}

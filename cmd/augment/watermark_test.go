@@ -266,4 +266,9 @@ func TestWatermarkEmbedBatch(t *testing.T) {
 	if !strings.Contains(stdout, "3 file(s) skipped") {
 		t.Errorf("the three reports are not reported skipped:\n%s", stdout)
 	}
+	// verify skips the reports too: the unmarked patient folder passes.
+	code, stdout, stderr = execAugment(t, "watermark", "verify", "--key-file", keyFile, patient)
+	if code != ExitOK || strings.Count(stdout, "skipped") != 3 || strings.Count(stdout, "absent") != 3 {
+		t.Errorf("verify the patient folder: exit %d\n%s\n%s", code, stdout, stderr)
+	}
 }

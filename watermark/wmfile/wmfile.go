@@ -98,13 +98,14 @@ func Read(path string) (f *File, err error) {
 		f.Image = FromImage(im)
 	case DICOM:
 		in, img, err := dicomio.ReadImage(path, dicomio.ReadOptions{})
+		if errors.Is(err, dicomio.ErrNoPixelData) || (err == nil && img == nil) {
+			// A report or a presentation state beside a study's images.
+			return nil, fmt.Errorf("read %s: %w", path, dicomio.ErrNotImage)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", path, err)
+			return nil, err // ReadImage's error names the file
 		}
-		if img == nil {
-			return nil, fmt.Errorf("read %s: DICOM file holds no image", path)
-		}
-		g, err := FrameGray(img, 0)
+		g, err := frameForReading(img, 0)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", path, err)
 		}
@@ -162,6 +163,42 @@ func ToImage(g *watermark.Gray) image.Image {
 		im.Pix[2*i], im.Pix[2*i+1] = uint8(v>>8), uint8(v)
 	}
 	return im
+}
+
+// frameForReading is frame i as greyscale for detection: FrameGray's stored values, or for
+// colour (8 or 16 bits, RGB or YBR_FULL) the luma, as PNG and JPEG colour are read
+// (FromImage). A viewer that saves a greyscale image as an RGB secondary capture keeps the
+// mark in all three channels alike.
+func frameForReading(img *dicomio.Image, i int) (*watermark.Gray, error) {
+	if img.Samples != 3 || (img.U8 == nil && img.U16 == nil) {
+		return FrameGray(img, i)
+	}
+	n := img.Rows * img.Columns
+	at := func(j int) uint32 { return uint32(img.U16[j]) }
+	bits, total := 16, len(img.U16)
+	if img.U8 != nil {
+		at = func(j int) uint32 { return uint32(img.U8[j]) }
+		bits, total = 8, len(img.U8)
+	}
+	if i < 0 || i >= max(1, img.Frames) || total < (i+1)*n*3 {
+		return nil, fmt.Errorf("frame %d of %d", i, img.Frames)
+	}
+	off := i * n * 3
+	g := watermark.NewGray(img.Columns, img.Rows, bits)
+	switch strings.ToUpper(img.Photometric) {
+	case "RGB":
+		for j := range n {
+			r, gr, b := at(off+3*j), at(off+3*j+1), at(off+3*j+2)
+			g.Pix[j] = uint16((19595*r + 38470*gr + 7471*b + 1<<15) >> 16) // Rec. 601, as color.GrayModel
+		}
+	case "YBR_FULL":
+		for j := range n {
+			g.Pix[j] = uint16(at(off + 3*j)) // Y is the luma
+		}
+	default:
+		return nil, fmt.Errorf("photometric interpretation %s with 3 samples: only greyscale, RGB and YBR_FULL are read", img.Photometric)
+	}
+	return g, nil
 }
 
 // FrameGray extracts frame i of a single-sample DICOM image as stored values (signed values
@@ -377,14 +414,21 @@ type Verdict struct {
 	// TagsStripped is true when a mark is present but the file does not say Synthetic Data =
 	// YES (always so for PNG, TIFF and JPEG, which cannot say it): a synthetic image that
 	// has lost its labels.
-	TagsStripped bool   `json:"tags_stripped"`
-	Error        string `json:"error,omitempty"`
+	TagsStripped bool `json:"tags_stripped"`
+	// Skipped is true for a DICOM file without an image (a structured report beside a study's
+	// images): nothing to verify, and not an error.
+	Skipped bool   `json:"skipped,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 // VerifyFile reads path and detects the mark in its first frame.
 func VerifyFile(path string, key watermark.Key) Verdict {
 	v := Verdict{Path: path}
 	f, err := Read(path)
+	if errors.Is(err, dicomio.ErrNotImage) {
+		v.Format, v.Skipped = DICOM, true
+		return v
+	}
 	if err != nil {
 		v.Error = err.Error()
 		return v

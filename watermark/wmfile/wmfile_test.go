@@ -218,3 +218,47 @@ func TestWriteAttackedNames(t *testing.T) {
 		t.Errorf("second input's image: %v %v", f, err)
 	}
 }
+
+// TestVerifyColourAndReports checks that verify reads a marked greyscale image a viewer saved
+// as an RGB secondary capture (the luma, as for colour PNG and JPEG), and skips a DICOM file
+// without an image instead of failing it.
+func TestVerifyColourAndReports(t *testing.T) {
+	dir := t.TempDir()
+	g := watermark.NewGray(192, 192, 8)
+	seed := uint32(11)
+	for i := range g.Pix {
+		x, y := float64(i%g.Width), float64(i/g.Width)
+		seed = seed*1664525 + 1013904223
+		g.Pix[i] = uint16(110 + 50*math.Sin(x/13)*math.Cos(y/29) + float64(seed>>28))
+	}
+	key, err := watermark.NewKey([]byte("colour-test-key-0123456789ab"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := watermark.Payload{ID: 77, Version: watermark.PayloadVersion}
+	m, err := watermark.Embed(g, key, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rgb := &dicomio.Image{Rows: 192, Columns: 192, Frames: 1, Samples: 3, BitsAllocated: 8, BitsStored: 8, Photometric: "RGB",
+		U8: make([]uint8, 3*len(m.Pix))}
+	for i, v := range m.Pix {
+		rgb.U8[3*i], rgb.U8[3*i+1], rgb.U8[3*i+2] = uint8(v), uint8(v), uint8(v)
+	}
+	sc := filepath.Join(dir, "sc.dcm")
+	if _, err := dicomio.WriteSynthetic(t.Context(), sc, dicomio.SyntheticImage{Pixels: rgb, Record: dicomio.GenerationRecord{Mode: dicomio.ModeRemark}}, dicomio.SyntheticOptions{RunID: "colour"}); err != nil {
+		t.Fatal(err)
+	}
+	v := VerifyFile(sc, key)
+	if v.Error != "" || v.Result == nil || v.Result.Payload == nil || v.Result.Payload.ID != p.ID {
+		t.Errorf("RGB secondary capture: %+v %+v", v, v.Result)
+	}
+
+	const sr = "../../../shared/data/cxr/train/CXR-P0003/ACCD2E2586B60/SR01.dcm"
+	if _, err := os.Stat(sr); err != nil {
+		t.Skipf("a report from ../shared/data is missing (%v)", err)
+	}
+	if v := VerifyFile(sr, key); !v.Skipped || v.Error != "" {
+		t.Errorf("structured report: %+v, want skipped", v)
+	}
+}
