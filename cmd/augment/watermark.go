@@ -63,6 +63,7 @@ func expandFiles(args []string) ([]string, error) {
 
 func (a *app) watermarkEmbedCommand() *cobra.Command {
 	var keyFile, out, runID string
+	var replace bool
 	cmd := &cobra.Command{
 		Use:   "embed --key-file K IN... --out DIR",
 		Short: "Embed the watermark (PNG, TIFF, JPEG or DICOM in; PNG, TIFF or DICOM out)",
@@ -73,7 +74,10 @@ every frame of a multi-frame instance carrying its payload. The payload id of fi
 derived from --run-id and i, so the same run id writes the same marks. A file whose mark lives
 in flat areas at the ends of its value range (an ultrasound's black surround), which JPEG,
 blur and brightness changes remove, gets a WARNING ("reliance" in --json). A file that cannot
-be marked is reported and the others go on; the exit code is then 2.`,
+be marked is reported and the others go on; the exit code is then 2. A file that already
+carries this key's mark with a payload that decodes (an image augment generated) is refused:
+its payload is the link to its manifest row, and marking it again would replace it
+(--replace-mark does so). DICOM files without an image (reports) are skipped.`,
 		Example: `  augment watermark embed --key-file wm.key scans/*.png --out marked/
   AUGMENT_WATERMARK_KEY=... augment watermark embed --json --run-id batch-7 ct/ --out marked/`,
 		Args: cobra.MinimumNArgs(1),
@@ -105,6 +109,7 @@ be marked is reported and the others go on; the exit code is then 2.`,
 					OutDir:  out,
 					Item:    i,
 					Outputs: outputs,
+					Replace: replace,
 					Payload: watermark.Payload{ID: pipeline.PayloadID(runID, i), Version: watermark.PayloadVersion},
 					DICOM: dicomio.MarkOptions{Tool: "augment watermark embed", Synthetic: dicomio.SyntheticOptions{
 						RunID: runID, SoftwareVersion: version, Watermark: pipeline.CheckedWatermarkHook(key, &check),
@@ -159,6 +164,7 @@ be marked is reported and the others go on; the exit code is then 2.`,
 	cmd.Flags().StringVar(&keyFile, "key-file", "", "file holding the secret key (else $"+keyEnv+")")
 	cmd.Flags().StringVar(&out, "out", "", "output folder")
 	cmd.Flags().StringVar(&runID, "run-id", "watermark", "run id from which the payload ids are derived")
+	cmd.Flags().BoolVar(&replace, "replace-mark", false, "mark files that already carry this key's mark, replacing their payload")
 	return cmd
 }
 

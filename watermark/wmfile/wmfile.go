@@ -256,6 +256,9 @@ type EmbedOptions struct {
 	DICOM dicomio.MarkOptions
 	// Item numbers the file within the run.
 	Item int
+	// Replace marks an input that already carries a decodable mark of the key, replacing its
+	// payload; without it such an input is refused (ErrMarked).
+	Replace bool
 	// Outputs, when set, holds the batch's outputs, so that two inputs never write the same
 	// file: a PNG or TIFF whose name an earlier input took is written as <stem>-<item>, and a
 	// DICOM input gets a new UID of its own (dicomio.MarkOptions.Outputs).
@@ -302,6 +305,12 @@ func EmbedFile(ctx context.Context, path string, key watermark.Key, o EmbedOptio
 		if o.DICOM.Synthetic.Watermark == nil {
 			return e, fmt.Errorf("embed %s: no DICOM watermark hook", path)
 		}
+		// Files Read cannot take (colour, for instance) get MarkFile's own error below.
+		if f, err := Read(path); err == nil {
+			if err := notMarked(path, f.Image, key, o.Replace); err != nil {
+				return e, err
+			}
+		}
 		mo := o.DICOM
 		mo.OutDir, mo.Outputs = o.OutDir, o.Outputs
 		res, err := dicomio.MarkFile(ctx, path, o.Item, mo)
@@ -314,6 +323,9 @@ func EmbedFile(ctx context.Context, path string, key watermark.Key, o EmbedOptio
 	f, err := Read(path)
 	if err != nil {
 		return e, fmt.Errorf("embed %s: %w", path, err)
+	}
+	if err := notMarked(path, f.Image, key, o.Replace); err != nil {
+		return e, err
 	}
 	m, err := watermark.Embed(f.Image, key, o.Payload)
 	if err != nil {
@@ -341,6 +353,24 @@ func EmbedFile(ctx context.Context, path string, key watermark.Key, o EmbedOptio
 		e.Reliance = &r
 	}
 	return e, nil
+}
+
+// ErrMarked is wrapped by EmbedFile's error when the input already carries a mark of the key
+// whose payload decodes: marking it again would replace the payload, the link from its pixels
+// to the manifest row that describes it.
+var ErrMarked = errors.New("already carries this key's watermark")
+
+// notMarked returns an error wrapping ErrMarked when img carries a decodable payload of key,
+// unless replace is set.
+func notMarked(path string, img *watermark.Gray, key watermark.Key, replace bool) error {
+	if replace {
+		return nil
+	}
+	r, err := watermark.Detect(img, key)
+	if err != nil || r.Payload == nil {
+		return nil // nothing to keep (a detection error shows again when marking)
+	}
+	return fmt.Errorf("embed %s: %w (payload %s, %.1fσ): marking it again would replace the link to its manifest row; --replace-mark does so", path, ErrMarked, r.Payload, r.Score)
 }
 
 // outputName names the output of input in dir: <stem>.<ext>, or <stem>-<item>.<ext> when an

@@ -2,6 +2,7 @@ package wmfile
 
 import (
 	"bytes"
+	"errors"
 	"image/jpeg"
 	"math"
 	"os"
@@ -260,5 +261,49 @@ func TestVerifyColourAndReports(t *testing.T) {
 	}
 	if v := VerifyFile(sr, key); !v.Skipped || v.Error != "" {
 		t.Errorf("structured report: %+v, want skipped", v)
+	}
+}
+
+// TestEmbedFileRefusesMarked checks that an image already carrying the key's payload is not
+// marked again (its payload links it to its manifest row) unless Replace says so.
+func TestEmbedFileRefusesMarked(t *testing.T) {
+	dir := t.TempDir()
+	g := watermark.NewGray(192, 192, 8)
+	seed := uint32(5)
+	for i := range g.Pix {
+		x, y := float64(i%g.Width), float64(i/g.Width)
+		seed = seed*1664525 + 1013904223
+		g.Pix[i] = uint16(120 + 45*math.Sin(x/19)*math.Cos(y/11) + float64(seed>>28))
+	}
+	in := filepath.Join(dir, "scan.png")
+	if err := Write(in, g, PNG); err != nil {
+		t.Fatal(err)
+	}
+	key, err := watermark.NewKey([]byte("remark-test-key-0123456789ab"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := EmbedFile(t.Context(), in, key, EmbedOptions{OutDir: filepath.Join(dir, "1"), Payload: watermark.Payload{ID: 1, Version: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = EmbedFile(t.Context(), first.Output, key, EmbedOptions{OutDir: filepath.Join(dir, "2"), Payload: watermark.Payload{ID: 2, Version: 1}})
+	if !errors.Is(err, ErrMarked) {
+		t.Fatalf("marking a marked image again: %v, want ErrMarked", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "2", "scan.png")); err == nil {
+		t.Error("a refused image was written")
+	}
+	again, err := EmbedFile(t.Context(), first.Output, key, EmbedOptions{OutDir: filepath.Join(dir, "3"), Payload: watermark.Payload{ID: 3, Version: 1}, Replace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := VerifyFile(again.Output, key); v.Result == nil || v.Result.Payload == nil || v.Result.Payload.ID != 3 {
+		t.Errorf("replaced mark: %+v", v.Result)
+	}
+	// Another key's mark is not this key's business.
+	other, _ := watermark.NewKey([]byte("another-key-0123456789abcdef"))
+	if _, err := EmbedFile(t.Context(), first.Output, other, EmbedOptions{OutDir: filepath.Join(dir, "4"), Payload: watermark.Payload{ID: 4, Version: 1}}); err != nil {
+		t.Errorf("marking with another key: %v", err)
 	}
 }
