@@ -10,12 +10,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"os"
 	"os/signal"
 	"syscall"
 )
 
 func main() {
+	// The DICOM parser prints its panic's message through the standard logger before the
+	// readers recover it and report it as an error naming the file: a second, unlabelled copy
+	// between the command's lines.
+	log.SetOutput(io.Discard)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:])
 	stop()
