@@ -132,13 +132,7 @@ func TestSniff(t *testing.T) {
 // folders, scan.jpg beside them: all three would be scan.png) and never replaces an input.
 func TestEmbedFileNames(t *testing.T) {
 	dir := t.TempDir()
-	g := watermark.NewGray(192, 192, 8)
-	seed := uint32(7)
-	for i := range g.Pix {
-		x, y := float64(i%g.Width), float64(i/g.Width)
-		seed = seed*1664525 + 1013904223
-		g.Pix[i] = uint16(120 + 40*math.Sin(x/17)*math.Cos(y/23) + float64(seed>>28))
-	}
+	g := texturedGray(7)
 	a, b := filepath.Join(dir, "a", "scan.png"), filepath.Join(dir, "b", "scan.png")
 	c := filepath.Join(dir, "b", "scan.jpg")
 	for _, p := range []string{a, b} {
@@ -225,13 +219,7 @@ func TestWriteAttackedNames(t *testing.T) {
 // without an image instead of failing it.
 func TestVerifyColourAndReports(t *testing.T) {
 	dir := t.TempDir()
-	g := watermark.NewGray(192, 192, 8)
-	seed := uint32(11)
-	for i := range g.Pix {
-		x, y := float64(i%g.Width), float64(i/g.Width)
-		seed = seed*1664525 + 1013904223
-		g.Pix[i] = uint16(110 + 50*math.Sin(x/13)*math.Cos(y/29) + float64(seed>>28))
-	}
+	g := texturedGray(11)
 	key, err := watermark.NewKey([]byte("colour-test-key-0123456789ab"))
 	if err != nil {
 		t.Fatal(err)
@@ -268,13 +256,7 @@ func TestVerifyColourAndReports(t *testing.T) {
 // marked again (its payload links it to its manifest row) unless Replace says so.
 func TestEmbedFileRefusesMarked(t *testing.T) {
 	dir := t.TempDir()
-	g := watermark.NewGray(192, 192, 8)
-	seed := uint32(5)
-	for i := range g.Pix {
-		x, y := float64(i%g.Width), float64(i/g.Width)
-		seed = seed*1664525 + 1013904223
-		g.Pix[i] = uint16(120 + 45*math.Sin(x/19)*math.Cos(y/11) + float64(seed>>28))
-	}
+	g := texturedGray(5)
 	in := filepath.Join(dir, "scan.png")
 	if err := Write(in, g, PNG); err != nil {
 		t.Fatal(err)
@@ -306,4 +288,17 @@ func TestEmbedFileRefusesMarked(t *testing.T) {
 	if _, err := EmbedFile(t.Context(), first.Output, other, EmbedOptions{OutDir: filepath.Join(dir, "4"), Payload: watermark.Payload{ID: 4, Version: 1}}); err != nil {
 		t.Errorf("marking with another key: %v", err)
 	}
+}
+
+// texturedGray is a 192 px 8-bit image with smooth structure and fine noise, different for
+// each seed: a host the mark verifies on.
+func texturedGray(seed uint32) *watermark.Gray {
+	g := watermark.NewGray(192, 192, 8)
+	fx, fy := 11+float64(seed%9), 13+float64(seed*7%17)
+	for i := range g.Pix {
+		x, y := float64(i%g.Width), float64(i/g.Width)
+		seed = seed*1664525 + 1013904223
+		g.Pix[i] = uint16(120 + 45*math.Sin(x/fx)*math.Cos(y/fy) + float64(seed>>28))
+	}
+	return g
 }
