@@ -33,32 +33,46 @@ See docs/watermark.md.`,
 	return cmd
 }
 
-// expandFiles lists the regular files of args, walking folders.
-func expandFiles(args []string) ([]string, error) {
-	var out []string
+// expandFiles lists the files of args, walking folders. A file named on the command line is
+// always listed (one that is not an image is then an input error); of the files found in a
+// folder, those that are not PNG, TIFF, JPEG or DICOM (a labels.csv, a README beside the
+// images) are left out and counted in notImages.
+func expandFiles(args []string) (files []string, notImages int, err error) {
 	for _, p := range args {
 		st, err := os.Stat(p)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if !st.IsDir() {
-			out = append(out, p)
+			files = append(files, p)
 			continue
 		}
 		err = filepath.WalkDir(p, func(q string, d os.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
-			if d.Type().IsRegular() && !strings.HasPrefix(d.Name(), ".") {
-				out = append(out, q)
+			if !d.Type().IsRegular() || strings.HasPrefix(d.Name(), ".") {
+				return nil
 			}
+			if ok, err := wmfile.IsImageFile(q); err == nil && !ok {
+				notImages++
+				return nil
+			}
+			files = append(files, q) // an unreadable file is listed, so that it is reported
 			return nil
 		})
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
-	return out, nil
+	return files, notImages, nil
+}
+
+// noteNotImages says how many files found in folders were left out as not images.
+func (a *app) noteNotImages(n int) {
+	if n > 0 && !a.jsonOut && !a.quiet {
+		fmt.Fprintf(a.stdout, "%d file(s) in the folders are not images (PNG, TIFF, JPEG, DICOM) and were left out\n", n)
+	}
 }
 
 func (a *app) watermarkEmbedCommand() *cobra.Command {
@@ -89,10 +103,11 @@ its payload is the link to its manifest row, and marking it again would replace 
 			if err != nil {
 				return err
 			}
-			files, err := expandFiles(args)
+			files, notImages, err := expandFiles(args)
 			if err != nil {
 				return usageError("watermark embed: %v", err)
 			}
+			a.noteNotImages(notImages)
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return usageError("watermark embed: %v", err)
 			}
@@ -202,10 +217,11 @@ instance the image was written as.`,
 			if err != nil {
 				return err
 			}
-			files, err := expandFiles(args)
+			files, notImages, err := expandFiles(args)
 			if err != nil {
 				return usageError("watermark verify: %v", err)
 			}
+			a.noteNotImages(notImages)
 			var index manifests.PayloadIndex
 			if len(manifestPaths) > 0 {
 				if index, err = manifests.IndexPayloads(manifestPaths...); err != nil {
@@ -351,10 +367,11 @@ printed. Exit code 1 when an attack broke its expectation on some image.`,
 			if err != nil {
 				return err
 			}
-			files, err := expandFiles(args)
+			files, notImages, err := expandFiles(args)
 			if err != nil {
 				return usageError("watermark attack: %v", err)
 			}
+			a.noteNotImages(notImages)
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return usageError("watermark attack: %v", err)
 			}

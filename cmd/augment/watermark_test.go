@@ -251,8 +251,13 @@ func TestWatermarkEmbedBatch(t *testing.T) {
 		}
 		pngs = append(pngs, p)
 	}
+	// A sidecar in a folder is left out; named on the command line it would be an input error.
+	if err := os.WriteFile(filepath.Join(dir, "a", "labels.csv"), []byte("file,sex\nscan.png,F\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out := filepath.Join(dir, "out")
-	code, stdout, stderr := execAugment(t, append([]string{"watermark", "embed", "--key-file", keyFile, patient, "--out", out}, pngs...)...)
+	code, stdout, stderr := execAugment(t, "watermark", "embed", "--key-file", keyFile, patient, "--out", out,
+		filepath.Join(dir, "a"), pngs[1])
 	if code != ExitOK {
 		t.Fatalf("embed: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -262,6 +267,12 @@ func TestWatermarkEmbedBatch(t *testing.T) {
 	}
 	if len(entries) != 5 {
 		t.Errorf("%d files written for 3 radiographs and 2 PNGs:\n%s", len(entries), stdout)
+	}
+	if !strings.Contains(stdout, "1 file(s) in the folders are not images") {
+		t.Errorf("the sidecar is not reported left out:\n%s", stdout)
+	}
+	if code, _, _ := execAugment(t, "watermark", "verify", "--key-file", keyFile, filepath.Join(dir, "a", "labels.csv")); code != ExitUsage {
+		t.Errorf("verify a named non-image file: exit %d, want 2", code)
 	}
 	if !strings.Contains(stdout, "3 file(s) skipped") {
 		t.Errorf("the three reports are not reported skipped:\n%s", stdout)

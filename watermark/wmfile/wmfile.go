@@ -13,6 +13,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,6 +64,23 @@ func Sniff(head []byte) (Format, error) {
 		return JPEG, nil
 	}
 	return "", errors.New("not a PNG, TIFF, JPEG or DICOM (Part 10) file")
+}
+
+// IsImageFile reports whether the file at path starts like a PNG, TIFF, JPEG or DICOM Part 10
+// file. It returns an error only when the file cannot be read.
+func IsImageFile(path string) (bool, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer fh.Close()
+	head := make([]byte, 132)
+	n, err := io.ReadFull(fh, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	_, err = Sniff(head[:n])
+	return err == nil, nil
 }
 
 // Read decodes an image file. Panics in decoders become errors naming the file.
