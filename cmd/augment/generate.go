@@ -87,7 +87,7 @@ The watermark key comes from --key-file or $` + keyEnv + `.`,
 	fl.IntVarP(&f.count, "count", "n", 1, "images per request (frames for --interpolate and --edit)")
 	fl.IntVar(&f.limit, "limit", 0, "with --from-reports, use at most this many source images (0: all)")
 	fl.Uint64Var(&f.seed, "seed", 1, "random seed; with the same run id, a rerun writes identical files")
-	fl.StringVar(&f.runID, "run-id", "", "run id (default: derived from the seed); names files and derives UIDs")
+	fl.StringVar(&f.runID, "run-id", "", "run id (default: run-SEED-DIGEST, DIGEST from the bundle, key id, settings and requests); names files and derives UIDs and payload ids")
 	fl.StringVar(&f.keyFile, "key-file", "", "watermark key file (or set $"+keyEnv+")")
 	fl.StringVar(&f.sex, "sex", "", "conditioned sex of --prompt images (M, F, O), written to the synthetic patient")
 	fl.Float64Var(&f.age, "age", -1, "conditioned age in years of --prompt images, written to the synthetic patient")
@@ -164,10 +164,6 @@ func (a *app) runGenerate(cmd *cobra.Command, f generateFlags) error {
 	}
 	defer p.Close()
 
-	runID := f.runID
-	if runID == "" {
-		runID = fmt.Sprintf("run-%d", f.seed)
-	}
 	bar := a.newProgress(pipeline.Total(reqs), "generating")
 	defer bar.Finish()
 	cfg := pipeline.Config{
@@ -175,7 +171,7 @@ func (a *app) runGenerate(cmd *cobra.Command, f generateFlags) error {
 		BundleName:      bundle.Manifest.Name,
 		BundleSHA256:    hex.EncodeToString(sum[:]),
 		OutDir:          f.out,
-		RunID:           runID,
+		RunID:           f.runID,
 		Seed:            f.seed,
 		Key:             key,
 		UIDRoot:         f.uidRoot,
@@ -197,6 +193,12 @@ func (a *app) runGenerate(cmd *cobra.Command, f generateFlags) error {
 			}
 		},
 	}
+	if cfg.RunID == "" {
+		if cfg.RunID, err = pipeline.DefaultRunID(cfg, reqs); err != nil {
+			return usageError("generate: %v", err)
+		}
+	}
+	runID := cfg.RunID
 	res, err := pipeline.Generate(ctx, cfg, reqs)
 	bar.Finish()
 	if res != nil {

@@ -66,6 +66,23 @@ func TestGenerateCommand(t *testing.T) {
 	if _, err := os.Stat(preview); err != nil {
 		t.Errorf("no preview: %v", err)
 	}
+
+	// Another prompt with the default seed and run id: other UIDs and payload ids, so that
+	// the two runs' outputs can be merged.
+	code, stdout2, stderr := execAugment(t, "generate", "--bundle", tinyBundle, "--key-file", key, "--out", filepath.Join(t.TempDir(), "synth2"),
+		"--prompt", "lateral chest radiograph, female, 30-39 years.", "--steps", "2", "--prior-steps", "2",
+		"--upsampler-steps", "2", "--json")
+	if code != ExitOK {
+		t.Fatalf("second run: exit %d: %s", code, stderr)
+	}
+	var other manifests.GenerationRow
+	if err := json.Unmarshal([]byte(strings.SplitN(stdout2, "\n", 2)[0]), &other); err != nil {
+		t.Fatal(err)
+	}
+	if other.RunID == row.RunID || other.SOPInstanceUID == row.SOPInstanceUID || other.WatermarkPayload == row.WatermarkPayload {
+		t.Errorf("two default runs share run id %s / %s, UID %s / %s or payload %s / %s", row.RunID, other.RunID,
+			row.SOPInstanceUID, other.SOPInstanceUID, row.WatermarkPayload, other.WatermarkPayload)
+	}
 }
 
 func TestGenerateCommandUsageErrors(t *testing.T) {

@@ -85,7 +85,9 @@ func (a *app) watermarkEmbedCommand() *cobra.Command {
 becomes PNG (re-encoding JPEG would weaken the mark), and DICOM is written as a synthetic
 instance (Synthetic Data YES, new UIDs, payload and key ids in augment's provenance record),
 every frame of a multi-frame instance carrying its payload. The payload id of file i is
-derived from --run-id and i, so the same run id writes the same marks. A file whose mark lives
+derived from --run-id and i, so the same run id writes the same marks; the default run id is
+a digest of the key id and the inputs' contents, so that marking the same files again gives
+the same payloads and any other batch other ones. A file whose mark lives
 in flat areas at the ends of its value range (an ultrasound's black surround), which JPEG,
 blur and brightness changes remove, gets a WARNING ("reliance" in --json). A file that cannot
 be marked is reported and the others go on; the exit code is then 2. A file that already
@@ -110,6 +112,9 @@ its payload is the link to its manifest row, and marking it again would replace 
 			a.noteNotImages(notImages)
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return usageError("watermark embed: %v", err)
+			}
+			if runID == "" {
+				runID = pipeline.DefaultMarkRunID(key.ID(), files)
 			}
 			bar := a.newProgress(len(files), "embedding")
 			failed, skipped := 0, 0
@@ -178,7 +183,7 @@ its payload is the link to its manifest row, and marking it again would replace 
 	}
 	cmd.Flags().StringVar(&keyFile, "key-file", "", "file holding the secret key (else $"+keyEnv+")")
 	cmd.Flags().StringVar(&out, "out", "", "output folder")
-	cmd.Flags().StringVar(&runID, "run-id", "watermark", "run id from which the payload ids are derived")
+	cmd.Flags().StringVar(&runID, "run-id", "", "run id from which the payload ids are derived (default: embed-DIGEST, from the key id and the inputs' contents)")
 	cmd.Flags().BoolVar(&replace, "replace-mark", false, "mark files that already carry this key's mark, replacing their payload")
 	return cmd
 }
