@@ -41,12 +41,13 @@ code is then 2. See docs/synthetic-dicom.md.
 				UIDRoot: root, RunID: runID, PatientIDPrefix: prefix, DatePolicy: dicomio.DatePolicy(dates),
 				DateShiftKey: os.Getenv(markDateShiftKeyEnv), IOD: dicomio.IODChoice(iod), SoftwareVersion: version,
 			}}
+			keyID := ""
 			if keyFile != "" || os.Getenv(keyEnv) != "" {
 				key, err := loadWatermarkKey(keyFile)
 				if err != nil {
 					return err
 				}
-				opts.Synthetic.Watermark = pipeline.WatermarkHook(key)
+				opts.Synthetic.Watermark, keyID = pipeline.WatermarkHook(key), key.ID()
 			}
 			if created != "" {
 				t, err := time.Parse(time.RFC3339, created)
@@ -65,6 +66,9 @@ code is then 2. See docs/synthetic-dicom.md.
 			var files []string
 			if err := dicomio.WalkFiles(ctx, args, func(p string) error { files = append(files, p); return nil }); err != nil {
 				return usageError("mark: %v", err)
+			}
+			if opts.Synthetic.RunID == "" {
+				opts.Synthetic.RunID = pipeline.DefaultBatchRunID("mark", keyID, files)
 			}
 			bar := a.newProgress(len(files), "marking")
 			var marked, failed, skipped int
@@ -110,7 +114,7 @@ code is then 2. See docs/synthetic-dicom.md.
 	}
 	f := cmd.Flags()
 	f.StringVarP(&out, "out", "o", "", "output folder (created if missing)")
-	f.StringVar(&runID, "run-id", "mark", "run id from which the new UIDs are derived; reuse it to rewrite identical files")
+	f.StringVar(&runID, "run-id", "", "run id from which the new UIDs and payload ids are derived; reuse it to rewrite identical files (default: mark-DIGEST, from the key id and the inputs' contents)")
 	f.StringVar(&root, "uid-root", "", "root of the new UIDs (default: 2.25 UUID-derived UIDs)")
 	f.StringVar(&prefix, "patient-prefix", "SYN-", "prefix of synthetic Patient IDs")
 	f.StringVar(&dates, "dates", string(dicomio.DatesRemove), "date policy: remove, or shift (key in $"+markDateShiftKeyEnv+")")

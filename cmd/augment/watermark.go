@@ -114,7 +114,7 @@ its payload is the link to its manifest row, and marking it again would replace 
 				return usageError("watermark embed: %v", err)
 			}
 			if runID == "" {
-				runID = pipeline.DefaultMarkRunID(key.ID(), files)
+				runID = pipeline.DefaultBatchRunID("embed", key.ID(), files)
 			}
 			bar := a.newProgress(len(files), "embedding")
 			failed, skipped := 0, 0

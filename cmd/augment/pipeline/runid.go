@@ -54,12 +54,12 @@ func DefaultRunID(cfg Config, reqs []Request) (string, error) {
 	return fmt.Sprintf("run-%d-%s", cfg.Seed, digest8("augment-run-v1", doc)), nil
 }
 
-// DefaultMarkRunID names a watermarking batch "embed-DIGEST", DIGEST being 8 hex digits of a
-// SHA-256 over the key id and the inputs' contents in order: payload ids are derived from the
-// run id and the file's number, so the same files marked again get the same payloads and other
-// files other ones.
-func DefaultMarkRunID(key string, paths []string) string {
-	doc := []byte(key)
+// DefaultBatchRunID names a batch that marks existing images (augment watermark embed, augment
+// mark) "KIND-DIGEST", DIGEST being 8 hex digits of a SHA-256 over the key id (empty without a
+// key) and the inputs' contents in order. Payload ids, and augment mark's new UIDs, are derived
+// from the run id: the same files marked again get the same ones, other files other ones.
+func DefaultBatchRunID(kind, keyID string, paths []string) string {
+	doc := []byte(keyID)
 	for _, p := range paths {
 		sum, err := fileSHA256(p)
 		if err != nil {
@@ -69,7 +69,7 @@ func DefaultMarkRunID(key string, paths []string) string {
 		doc = append(doc, 0)
 		doc = append(doc, sum...)
 	}
-	return "embed-" + digest8("augment-embed-run-v1", doc)
+	return kind + "-" + digest8("augment-batch-run-v1", doc)
 }
 
 func digest8(label string, doc []byte) string {

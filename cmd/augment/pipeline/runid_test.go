@@ -79,20 +79,21 @@ func TestDefaultRunID(t *testing.T) {
 	}
 }
 
-func TestDefaultMarkRunID(t *testing.T) {
+func TestDefaultBatchRunID(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.png"), filepath.Join(dir, "b.png")
 	os.WriteFile(a, []byte("a"), 0o644)
 	os.WriteFile(b, []byte("b"), 0o644)
 	k := testKey(t).ID()
-	ab := DefaultMarkRunID(k, []string{a, b})
-	if DefaultMarkRunID(k, []string{a, b}) != ab || !strings.HasPrefix(ab, "embed-") {
+	ab := DefaultBatchRunID("embed", k, []string{a, b})
+	if DefaultBatchRunID("embed", k, []string{a, b}) != ab || !strings.HasPrefix(ab, "embed-") {
 		t.Errorf("not stable: %s", ab)
 	}
 	for name, got := range map[string]string{
-		"other files": DefaultMarkRunID(k, []string{b}),
-		"other order": DefaultMarkRunID(k, []string{b, a}),
-		"other key":   DefaultMarkRunID("0123456789abcdef", []string{a, b}),
+		"other files": DefaultBatchRunID("embed", k, []string{b}),
+		"other order": DefaultBatchRunID("embed", k, []string{b, a}),
+		"other key":   DefaultBatchRunID("embed", "0123456789abcdef", []string{a, b}),
+		"no key":      DefaultBatchRunID("embed", "", []string{a, b}),
 	} {
 		if got == ab {
 			t.Errorf("%s kept the run id %s", name, got)
