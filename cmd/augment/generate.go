@@ -110,6 +110,8 @@ The watermark key comes from --key-file or $` + keyEnv + `.`,
 type generateSummary struct {
 	Out      string `json:"out"`
 	Manifest string `json:"manifest"`
+	// EarlierRows counts the manifest's rows from earlier runs into the same folder.
+	EarlierRows int `json:"manifest_earlier_rows"`
 	Bundle   string `json:"bundle"`
 	RunID    string `json:"run_id"`
 	KeyID    string `json:"watermark_key_id"`
@@ -213,7 +215,7 @@ func (a *app) runGenerate(cmd *cobra.Command, f generateFlags) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("generate: %w", err)
+		return err // it says "generate:"
 	}
 	if f.preview != "" && res.Written > 0 {
 		if err := pipeline.WritePreview(f.preview, res.Items, 8, 128); err != nil {
@@ -221,7 +223,7 @@ func (a *app) runGenerate(cmd *cobra.Command, f generateFlags) error {
 		}
 	}
 	s := generateSummary{Out: f.out, Manifest: res.ManifestPath, Bundle: bundle.Manifest.Name, RunID: runID,
-		KeyID: key.ID(), Written: res.Written, Failed: res.Failed, Seconds: res.Elapsed.Seconds()}
+		KeyID: key.ID(), Written: res.Written, Failed: res.Failed, Seconds: res.Elapsed.Seconds(), EarlierRows: res.EarlierRows}
 	for _, it := range res.Items {
 		if it.Err == nil && !it.Row.WatermarkVerified {
 			s.WeakMarks++
@@ -235,8 +237,12 @@ func (a *app) runGenerate(cmd *cobra.Command, f generateFlags) error {
 			return err
 		}
 	} else if !a.quiet {
-		fmt.Fprintf(a.stdout, "wrote %d synthetic instances (%d failed) to %s in %.1fs\nmanifest: %s\nbundle: %s, run id: %s, watermark key id: %s\n",
-			s.Written, s.Failed, f.out, s.Seconds, s.Manifest, s.Bundle, s.RunID, s.KeyID)
+		earlier := ""
+		if s.EarlierRows > 0 {
+			earlier = fmt.Sprintf(" (also keeps %d row(s) of earlier runs into this folder)", s.EarlierRows)
+		}
+		fmt.Fprintf(a.stdout, "wrote %d synthetic instances (%d failed) to %s in %.1fs\nmanifest: %s%s\nbundle: %s, run id: %s, watermark key id: %s\n",
+			s.Written, s.Failed, f.out, s.Seconds, s.Manifest, earlier, s.Bundle, s.RunID, s.KeyID)
 		if s.WeakMarks > 0 {
 			fmt.Fprintf(a.stdout, "%d image(s) carry a watermark too weak to identify them by their pixels alone (watermark_verified = false in the manifest; their DICOM tags still say synthetic)\n", s.WeakMarks)
 		}
@@ -253,6 +259,14 @@ func (a *app) runGenerate(cmd *cobra.Command, f generateFlags) error {
 // generateRequests turns the flags into requests; a source that cannot be scanned is a
 // usage error only when no request remains.
 func (a *app) generateRequests(cmd *cobra.Command, f generateFlags, sex string) ([]pipeline.Request, error) {
+	if f.count < 1 {
+		return nil, usageError("generate: --count %d: give at least 1", f.count)
+	}
+	for _, p := range f.prompts {
+		if strings.TrimSpace(p) == "" {
+			return nil, usageError("generate: --prompt is empty")
+		}
+	}
 	var reqs []pipeline.Request
 	demo := dicomio.Demographics{Sex: sex}
 	if f.age >= 0 && cmd.Flags().Changed("age") {

@@ -67,9 +67,9 @@ func TestGenerateCommand(t *testing.T) {
 		t.Errorf("no preview: %v", err)
 	}
 
-	// Another prompt with the default seed and run id: other UIDs and payload ids, so that
-	// the two runs' outputs can be merged.
-	code, stdout2, stderr := execAugment(t, "generate", "--bundle", tinyBundle, "--key-file", key, "--out", filepath.Join(t.TempDir(), "synth2"),
+	// Another prompt with the default seed and run id, into the same folder: other UIDs and
+	// payload ids, and the folder's manifest keeps the first run's rows beside the new one.
+	code, stdout2, stderr := execAugment(t, "generate", "--bundle", tinyBundle, "--key-file", key, "--out", out,
 		"--prompt", "lateral chest radiograph, female, 30-39 years.", "--steps", "2", "--prior-steps", "2",
 		"--upsampler-steps", "2", "--json")
 	if code != ExitOK {
@@ -82,6 +82,19 @@ func TestGenerateCommand(t *testing.T) {
 	if other.RunID == row.RunID || other.SOPInstanceUID == row.SOPInstanceUID || other.WatermarkPayload == row.WatermarkPayload {
 		t.Errorf("two default runs share run id %s / %s, UID %s / %s or payload %s / %s", row.RunID, other.RunID,
 			row.SOPInstanceUID, other.SOPInstanceUID, row.WatermarkPayload, other.WatermarkPayload)
+	}
+	rows, err = manifests.ReadGenerations(filepath.Join(out, "manifest.parquet"))
+	if err != nil || len(rows) != 3 {
+		t.Fatalf("manifest after a second run into the folder: %d rows, want 3: %v", len(rows), err)
+	}
+	index, err := manifests.IndexPayloads(filepath.Join(out, "manifest.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []manifests.GenerationRow{row, other} {
+		if got, ok := index.Lookup(r.WatermarkPayload); !ok || got.SOPInstanceUID != r.SOPInstanceUID {
+			t.Errorf("payload %s: manifest row %+v, want the instance %s", r.WatermarkPayload, got, r.SOPInstanceUID)
+		}
 	}
 }
 
@@ -99,6 +112,8 @@ func TestGenerateCommandUsageErrors(t *testing.T) {
 		{"bad interpolate", []string{"generate", "--key-file", key, "--out", t.TempDir(), "--interpolate", "a.dcm"}, "two files"},
 		{"bad sex", []string{"generate", "--key-file", key, "--out", t.TempDir(), "--prompt", "x", "--sex", "X"}, "sex"},
 		{"missing bundle", []string{"generate", "--key-file", key, "--out", t.TempDir(), "--prompt", "x", "--bundle", "/nonexistent"}, "nonexistent"},
+		{"count 0", []string{"generate", "--key-file", key, "--out", t.TempDir(), "--prompt", "x", "--count", "0"}, "--count 0"},
+		{"empty prompt", []string{"generate", "--key-file", key, "--out", t.TempDir(), "--prompt", " "}, "--prompt is empty"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

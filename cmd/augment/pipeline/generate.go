@@ -99,7 +99,10 @@ type Result struct {
 	ManifestPath string
 	Written      int
 	Failed       int
-	Elapsed      time.Duration
+	// EarlierRows counts the rows of other runs that the output folder's manifest already held
+	// and still holds: runs written to one folder share its manifest.
+	EarlierRows int
+	Elapsed     time.Duration
 }
 
 // Total is the number of images the requests ask for.
@@ -112,7 +115,7 @@ func Total(reqs []Request) int {
 }
 
 // Generate runs every request, writes every image, and writes the manifest even when some
-// items fail. It returns an error only when the run as a whole could not proceed (bad
+// items fail. Its errors start with "generate:". It returns an error only when the run as a whole could not proceed (bad
 // configuration, cancelled context, or a manifest that could not be written).
 func Generate(ctx context.Context, cfg Config, reqs []Request) (*Result, error) {
 	if cfg.Pipeline == nil {
@@ -130,6 +133,23 @@ func Generate(ctx context.Context, cfg Config, reqs []Request) (*Result, error) 
 		return nil, fmt.Errorf("generate: %w", err)
 	}
 	res := &Result{ManifestPath: filepath.Join(cfg.OutDir, "manifest.parquet")}
+	// Runs written to one folder share its manifest: the rows of other runs are kept (those of
+	// this run id are replaced, as its files are), so that every instance in the folder keeps
+	// the row its payload id points at. Read before any work, so that a manifest that cannot be
+	// read stops the run instead of being replaced.
+	var earlier []manifests.GenerationRow
+	if _, err := os.Stat(res.ManifestPath); err == nil {
+		prev, err := manifests.ReadGenerations(res.ManifestPath)
+		if err != nil {
+			return nil, fmt.Errorf("generate: the output folder's manifest cannot be read, and would be replaced: %w", err)
+		}
+		for _, r := range prev {
+			if r.RunID != cfg.RunID {
+				earlier = append(earlier, r)
+			}
+		}
+	}
+	res.EarlierRows = len(earlier)
 	item := 0
 	for ri, req := range reqs {
 		if ctx.Err() != nil {
@@ -150,15 +170,18 @@ func Generate(ctx context.Context, cfg Config, reqs []Request) (*Result, error) 
 		}
 		item += n
 	}
-	rows := make([]manifests.GenerationRow, len(res.Items))
-	for i, it := range res.Items {
-		rows[i] = it.Row
+	rows := append(make([]manifests.GenerationRow, 0, len(earlier)+len(res.Items)), earlier...)
+	for _, it := range res.Items {
+		rows = append(rows, it.Row)
 	}
 	if err := manifests.WriteGenerations(res.ManifestPath, rows); err != nil {
-		return res, err
+		return res, fmt.Errorf("generate: %w", err)
 	}
 	res.Elapsed = time.Since(start)
-	return res, ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("generate: %w", err)
+	}
+	return res, nil
 }
 
 // requestSeed derives the seed of request ri from the run seed, so that requests are

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/medaugment/augment/dicomio"
@@ -270,6 +271,42 @@ func TestGenerateCancelled(t *testing.T) {
 	rows, err := manifests.ReadGenerations(res.ManifestPath)
 	if err != nil || len(rows) != 0 {
 		t.Errorf("manifest after cancellation: %d rows, %v", len(rows), err)
+	}
+}
+
+// TestGenerateKeepsEarlierRuns checks that a run into a folder keeps the rows other runs
+// wrote to its manifest, replaces its own run id's, and stops, replacing nothing, when the
+// manifest there cannot be read.
+func TestGenerateKeepsEarlierRuns(t *testing.T) {
+	p := tinyPipeline(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // no images: the manifest is what is checked
+	out := t.TempDir()
+	path := filepath.Join(out, "manifest.parquet")
+	earlier := []manifests.GenerationRow{{RunID: "a", Item: 0}, {RunID: "a", Item: 1}, {RunID: "b", Item: 0}}
+	if err := manifests.WriteGenerations(path, earlier); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Generate(ctx, Config{Pipeline: p, RunID: "b", OutDir: out, Key: testKey(t)}, []Request{{Mode: ModeText, Caption: "chest radiograph."}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	rows, err := manifests.ReadGenerations(path)
+	if err != nil || len(rows) != 2 || rows[0].RunID != "a" || rows[1].RunID != "a" || res.EarlierRows != 2 {
+		t.Errorf("manifest after run b: %+v (%v), earlier rows %d; want run a's two rows", rows, err, res.EarlierRows)
+	}
+	if err := os.WriteFile(path, []byte("not parquet"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Generate(context.Background(), Config{Pipeline: p, RunID: "c", OutDir: out, Key: testKey(t)},
+		[]Request{{Mode: ModeText, Caption: "chest radiograph."}}); err == nil || !strings.Contains(err.Error(), "cannot be read") {
+		t.Errorf("unreadable manifest: err = %v", err)
+	}
+	if data, _ := os.ReadFile(path); string(data) != "not parquet" {
+		t.Error("the unreadable manifest was replaced")
+	}
+	if entries, _ := os.ReadDir(filepath.Join(out, "instances")); len(entries) != 0 {
+		t.Errorf("%d instances written although the run stopped", len(entries))
 	}
 }
 
