@@ -111,12 +111,12 @@ type generateSummary struct {
 	Out      string `json:"out"`
 	Manifest string `json:"manifest"`
 	// EarlierRows counts the manifest's rows from earlier runs into the same folder.
-	EarlierRows int `json:"manifest_earlier_rows"`
-	Bundle   string `json:"bundle"`
-	RunID    string `json:"run_id"`
-	KeyID    string `json:"watermark_key_id"`
-	Written  int    `json:"written"`
-	Failed   int    `json:"failed"`
+	EarlierRows int    `json:"manifest_earlier_rows"`
+	Bundle      string `json:"bundle"`
+	RunID       string `json:"run_id"`
+	KeyID       string `json:"watermark_key_id"`
+	Written     int    `json:"written"`
+	Failed      int    `json:"failed"`
 	// WeakMarks counts written images whose watermark payload did not read back from their
 	// pixels (watermark_verified = false in the manifest).
 	WeakMarks int `json:"weak_watermarks"`
