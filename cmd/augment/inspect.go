@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -12,19 +13,28 @@ import (
 func (a *app) inspectCommand() *cobra.Command {
 	var requireMarked bool
 	cmd := &cobra.Command{
-		Use:   "inspect FILE...",
+		Use:   "inspect FILE|DIR...",
 		Short: "Show the synthetic-provenance view of DICOM files: marked or not, by what, from what, with which settings",
 		Long: `inspect reads the attributes that say whether an instance is synthetic — Synthetic Data
 (0008,001C), Image Type, Derivation, Contributing Equipment, Source Image Sequence,
 de-identification — and augment's provenance record from its private block, if present.
-With --require-marked the exit code is 1 when any file is not marked synthetic.`,
+Folders are walked: every DICOM file in them is inspected (other files are left out and
+counted). With --require-marked the exit code is 1 when any file is not marked synthetic: a
+gate for a release folder of synthetic images.`,
 		Example: `  augment inspect out/1.dcm
-  augment inspect --json marked/*.dcm | jq 'select(.marked | not) | .path'
-  augment inspect --require-marked --quiet release/*.dcm`,
+  augment inspect --json marked/ | jq 'select(.marked | not) | .path'
+  augment inspect --require-marked --quiet release/`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			files, notDICOM, err := dicomFiles(cmd.Context(), args)
+			if err != nil {
+				return usageError("inspect: %v", err)
+			}
+			if notDICOM > 0 && !a.quiet && !a.jsonOut {
+				fmt.Fprintf(a.stdout, "%d file(s) in the folders are not DICOM and were left out\n", notDICOM)
+			}
 			var unreadable, unmarked int
-			for _, path := range args {
+			for _, path := range files {
 				if err := cmd.Context().Err(); err != nil {
 					return err
 				}
@@ -47,10 +57,10 @@ With --require-marked the exit code is 1 when any file is not marked synthetic.`
 				}
 			}
 			if unreadable > 0 {
-				return usageError("inspect: %d of %d file(s) could not be read", unreadable, len(args))
+				return usageError("inspect: %d of %d file(s) could not be read", unreadable, len(files))
 			}
 			if requireMarked && unmarked > 0 {
-				return failCheck("%d of %d file(s) are not marked synthetic", unmarked, len(args))
+				return failCheck("%d of %d file(s) are not marked synthetic", unmarked, len(files))
 			}
 			return nil
 		},
@@ -133,4 +143,25 @@ func nonBlank(ss ...string) []string {
 		}
 	}
 	return out
+}
+
+// dicomFiles lists the files of args, walking folders: a file named on the command line is
+// always listed (one that is not DICOM is then reported as unreadable); of the files found in a
+// folder, those that are not DICOM by their content are left out and counted.
+func dicomFiles(ctx context.Context, args []string) (files []string, notDICOM int, err error) {
+	named := make(map[string]bool, len(args))
+	for _, p := range args {
+		named[p] = true
+	}
+	err = dicomio.WalkFiles(ctx, args, func(p string) error {
+		if !named[p] {
+			if ok, err := dicomio.IsDICOMFile(p); err == nil && !ok {
+				notDICOM++
+				return nil
+			}
+		}
+		files = append(files, p)
+		return nil
+	})
+	return files, notDICOM, err
 }

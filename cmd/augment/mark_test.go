@@ -134,6 +134,14 @@ func TestMarkAndInspectCommands(t *testing.T) {
 	if n != 2 {
 		t.Errorf("%d JSON lines, want 2", n)
 	}
+	// The folder as a release gate: walked, a sidecar left out, every instance marked.
+	if err := os.WriteFile(filepath.Join(out, "README.txt"), []byte("release notes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = execAugment(t, "inspect", "--require-marked", out)
+	if code != ExitOK || strings.Count(stdout, "marked synthetic (Synthetic Data YES)") != 2 || !strings.Contains(stdout, "1 file(s) in the folders are not DICOM") {
+		t.Errorf("inspect the folder: exit %d\n%s\n%s", code, stdout, stderr)
+	}
 	code, stdout, _ = execAugment(t, "inspect", marked[0])
 	if code != ExitOK || !strings.Contains(stdout, "marked synthetic (Synthetic Data YES)") || !strings.Contains(stdout, "made by") || !strings.Contains(stdout, "from ") {
 		t.Errorf("human view:\n%s", stdout)
