@@ -234,7 +234,7 @@ instance the image was written as.`,
 				}
 			}
 			bar := a.newProgress(len(files), "verifying")
-			stripped, failed := 0, 0
+			stripped, failed, present, absent, skipped := 0, 0, 0, 0, 0
 			for _, f := range files {
 				if err := cmd.Context().Err(); err != nil {
 					bar.Finish()
@@ -242,8 +242,15 @@ instance the image was written as.`,
 				}
 				v := wmfile.VerifyFile(f, key)
 				bar.Add(1)
-				if v.Error != "" {
+				switch {
+				case v.Error != "":
 					failed++
+				case v.Skipped:
+					skipped++
+				case v.Result.Present:
+					present++
+				default:
+					absent++
 				}
 				if v.TagsStripped {
 					stripped++
@@ -266,6 +273,10 @@ instance the image was written as.`,
 				}
 			}
 			bar.Finish()
+			if !a.jsonOut && !a.quiet && len(files) > 1 {
+				fmt.Fprintf(a.stdout, "%d file(s): %d with the mark (%d without their Synthetic Data tag), %d without, %d skipped, %d unreadable\n",
+					len(files), present, stripped, absent, skipped, failed)
+			}
 			if stripped > 0 {
 				return failCheck("watermark verify: %d file(s) carry the synthetic-image watermark but do not say Synthetic Data = YES (tags stripped)", stripped)
 			}

@@ -279,7 +279,8 @@ func TestWatermarkEmbedBatch(t *testing.T) {
 	}
 	// verify skips the reports too: the unmarked patient folder passes.
 	code, stdout, stderr = execAugment(t, "watermark", "verify", "--key-file", keyFile, patient)
-	if code != ExitOK || strings.Count(stdout, "skipped") != 3 || strings.Count(stdout, "absent") != 3 {
+	if code != ExitOK || strings.Count(stdout, "skipped:") != 3 || strings.Count(stdout, "absent") != 3 ||
+		!strings.Contains(stdout, "6 file(s): 0 with the mark (0 without their Synthetic Data tag), 3 without, 3 skipped, 0 unreadable") {
 		t.Errorf("verify the patient folder: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
