@@ -331,9 +331,13 @@ func verdictLine(v wmfile.Verdict) string {
 	if v.Error != "" {
 		return fmt.Sprintf("%s  error: %s", v.Path, v.Error)
 	}
+	note := ""
+	if m := v.RecordMismatch(); m != "" {
+		note = "\n  NOTE: " + m
+	}
 	r := v.Result
 	if !r.Present {
-		return fmt.Sprintf("%s  absent  (score %.1fσ, false-positive probability %.2g, key %s)", v.Path, r.Score, r.FalsePositive, r.KeyID)
+		return fmt.Sprintf("%s  absent  (score %.1fσ, false-positive probability %.2g, key %s)%s", v.Path, r.Score, r.FalsePositive, r.KeyID, note)
 	}
 	payload := "payload not decodable"
 	if r.Payload != nil {
@@ -355,7 +359,7 @@ func verdictLine(v wmfile.Verdict) string {
 		}
 		line += "  WARNING: synthetic image without its labels (" + tag + ")"
 	}
-	return line
+	return line + note
 }
 
 func (a *app) watermarkAttackCommand() *cobra.Command {

@@ -161,6 +161,18 @@ func TestWatermarkDICOM(t *testing.T) {
 	if code != ExitOK || v.SyntheticData != "YES" || v.TagsStripped || v.Result == nil || !v.Result.Present || v.Result.Payload == nil || v.Result.Payload.String() != e.Payload {
 		t.Errorf("verify marked DICOM: exit %d, verdict %+v, result %+v, embedded payload %s", code, v, v.Result, e.Payload)
 	}
+	if v.RecordedPayload != e.Payload || v.RecordedKeyID != e.KeyID || v.RecordMismatch() != "" {
+		t.Errorf("provenance record read back: payload %q key %q (%s), want %s %s", v.RecordedPayload, v.RecordedKeyID, v.RecordMismatch(), e.Payload, e.KeyID)
+	}
+	// With another key the mark is absent, and the record says which key to use.
+	other := filepath.Join(dir, "other.key")
+	if err := os.WriteFile(other, []byte("b3RoZXIta2V5LWZvci10ZXN0cy0wMTIzNDU2Nzg5YWJj\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ = execAugment(t, "watermark", "verify", "--key-file", other, e.Output)
+	if code != ExitOK || !strings.Contains(stdout, "absent") || !strings.Contains(stdout, "marked with key "+e.KeyID) {
+		t.Errorf("verify with another key: exit %d\n%s", code, stdout)
+	}
 }
 
 func TestVerdictLine(t *testing.T) {

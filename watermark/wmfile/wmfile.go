@@ -463,6 +463,10 @@ type Verdict struct {
 	// YES (always so for PNG, TIFF and JPEG, which cannot say it): a synthetic image that
 	// has lost its labels.
 	TagsStripped bool `json:"tags_stripped"`
+	// RecordedPayload and RecordedKeyID are the payload and key ids that augment's provenance
+	// record in a DICOM file says its pixels were marked with ("" when it has none).
+	RecordedPayload string `json:"recorded_payload_id,omitempty"`
+	RecordedKeyID   string `json:"recorded_key_id,omitempty"`
 	// Skipped is true for a DICOM file without an image (a structured report beside a study's
 	// images): nothing to verify, and not an error.
 	Skipped bool   `json:"skipped,omitempty"`
@@ -489,7 +493,30 @@ func VerifyFile(path string, key watermark.Key) Verdict {
 	}
 	v.Result = &r
 	v.TagsStripped = r.Present && f.SyntheticData != "YES"
+	if f.Format == DICOM {
+		if p, err := dicomio.InspectProvenance(path); err == nil && p.Record != nil {
+			v.RecordedPayload, v.RecordedKeyID = p.Record.Generation.WatermarkPayloadID, p.Record.Generation.WatermarkKeyID
+		}
+	}
 	return v
+}
+
+// RecordMismatch says how the mark read disagrees with the file's provenance record: the
+// record names another key, or names this key and a payload the pixels do not carry (the
+// pixels changed after marking, or the mark was too weak to read from the start: augment
+// generate records that as watermark_verified = false). "" when they agree or there is no
+// record.
+func (v Verdict) RecordMismatch() string {
+	if v.Result == nil || v.RecordedPayload == "" {
+		return ""
+	}
+	if v.RecordedKeyID != "" && v.RecordedKeyID != v.Result.KeyID {
+		return fmt.Sprintf("its provenance record says it was marked with key %s, not this key %s", v.RecordedKeyID, v.Result.KeyID)
+	}
+	if v.Result.Payload == nil || v.Result.Payload.String() != v.RecordedPayload {
+		return fmt.Sprintf("its provenance record names payload %s, which the pixels do not carry: changed after marking, or marked too weakly to read", v.RecordedPayload)
+	}
+	return ""
 }
 
 // AttackInput is an image ready for the robustness suite.

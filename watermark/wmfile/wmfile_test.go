@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/medaugment/augment/dicomio"
@@ -301,4 +302,29 @@ func texturedGray(seed uint32) *watermark.Gray {
 		g.Pix[i] = uint16(120 + 45*math.Sin(x/fx)*math.Cos(y/fy) + float64(seed>>28))
 	}
 	return g
+}
+
+func TestRecordMismatch(t *testing.T) {
+	p := watermark.Payload{ID: 0x1234, Version: watermark.PayloadVersion}
+	other := watermark.Payload{ID: 0x999, Version: watermark.PayloadVersion}
+	read := func(present bool, payload *watermark.Payload) *watermark.Result {
+		return &watermark.Result{Present: present, Payload: payload, KeyID: "aaaa"}
+	}
+	for _, c := range []struct {
+		name string
+		v    Verdict
+		want string // a word the note must hold; "" for no note
+	}{
+		{"no record", Verdict{Result: read(false, nil)}, ""},
+		{"agrees", Verdict{Result: read(true, &p), RecordedPayload: p.String(), RecordedKeyID: "aaaa"}, ""},
+		{"other key", Verdict{Result: read(false, nil), RecordedPayload: p.String(), RecordedKeyID: "bbbb"}, "bbbb"},
+		{"mark gone", Verdict{Result: read(false, nil), RecordedPayload: p.String(), RecordedKeyID: "aaaa"}, p.String()},
+		{"other payload", Verdict{Result: read(true, &other), RecordedPayload: p.String(), RecordedKeyID: "aaaa"}, "changed after marking"},
+		{"present, not decoded", Verdict{Result: read(true, nil), RecordedPayload: p.String(), RecordedKeyID: "aaaa"}, "do not carry"},
+	} {
+		got := c.v.RecordMismatch()
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("%s: %q, want a note with %q", c.name, got, c.want)
+		}
+	}
 }
