@@ -52,6 +52,9 @@ func MarkFile(ctx context.Context, path string, item int, opts MarkOptions) (*Sy
 	if opts.OutDir == "" {
 		return nil, fmt.Errorf("mark %s: no output folder", path)
 	}
+	if opts.Outputs != nil {
+		defer opts.Outputs.Settle(item) // whatever happens below, the items after this one go on
+	}
 	src, err := ReadSourceInstance(path)
 	if err != nil {
 		return nil, fmt.Errorf("mark %s: %w", path, err)
@@ -108,14 +111,15 @@ func MarkFile(ctx context.Context, path string, item int, opts MarkOptions) (*Sy
 	out := filepath.Join(opts.OutDir, DeriveUID(root, o.RunID, UIDInstance, o.InstanceKey)+".dcm")
 	var repeats string
 	if opts.Outputs != nil {
-		if prev, ok := opts.Outputs.Claim(out, path); !ok {
+		if prev, ok := opts.Outputs.Claim(item, out, path); !ok {
 			repeats = prev
 			o.InstanceKey = fmt.Sprintf("%s#item-%d", o.InstanceKey, item)
 			out = filepath.Join(opts.OutDir, DeriveUID(root, o.RunID, UIDInstance, o.InstanceKey)+".dcm")
-			if prev, ok := opts.Outputs.Claim(out, path); !ok {
+			if prev, ok := opts.Outputs.Claim(item, out, path); !ok {
 				return nil, fmt.Errorf("mark %s: output %s is already written from %s", path, out, prev)
 			}
 		}
+		opts.Outputs.Settle(item) // named: the next items may claim while this one is encoded
 	}
 	if err := NotInput(out, path); err != nil {
 		return nil, fmt.Errorf("mark %s: %w", path, err)

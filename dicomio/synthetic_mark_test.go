@@ -209,3 +209,36 @@ func TestMarkFilesOddSources(t *testing.T) {
 		t.Errorf("%s: %+v, want skipped (no pixel data)", noPixels, r)
 	}
 }
+
+// TestOutputSetOrdered checks that with Ordered the earliest item keeps a contested name
+// whichever worker claims first, and that an item settling without a claim lets the rest go on.
+func TestOutputSetOrdered(t *testing.T) {
+	for range 20 {
+		s := &OutputSet{Ordered: true}
+		won := make(chan int, 3)
+		done := make(chan struct{})
+		for _, item := range []int{2, 1, 0} { // the later items start first
+			go func() {
+				defer func() { done <- struct{}{} }()
+				defer s.Settle(item)
+				if item == 1 {
+					return // fails before naming anything
+				}
+				if _, ok := s.Claim(item, "out/scan.png", fmt.Sprint("input ", item)); ok {
+					won <- item
+				}
+			}()
+		}
+		for range 3 {
+			<-done
+		}
+		close(won)
+		var winners []int
+		for w := range won {
+			winners = append(winners, w)
+		}
+		if len(winners) != 1 || winners[0] != 0 {
+			t.Fatalf("winners %v, want item 0 alone", winners)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -78,6 +79,7 @@ func (a *app) noteNotImages(n int) {
 func (a *app) watermarkEmbedCommand() *cobra.Command {
 	var keyFile, out, runID string
 	var replace bool
+	var workers int
 	cmd := &cobra.Command{
 		Use:   "embed --key-file K IN... --out DIR",
 		Short: "Embed the watermark (PNG, TIFF, JPEG or DICOM in; PNG, TIFF or DICOM out)",
@@ -118,11 +120,11 @@ its payload is the link to its manifest row, and marking it again would replace 
 			}
 			bar := a.newProgress(len(files), "embedding")
 			failed, skipped := 0, 0
-			outputs := new(dicomio.OutputSet)
-			for i, f := range files {
-				if err := cmd.Context().Err(); err != nil {
-					bar.Finish()
-					return err
+			outputs := &dicomio.OutputSet{Ordered: true} // names do not depend on which worker ran first
+			work := func(ctx context.Context, i int) (wmfile.Embedded, error) {
+				defer outputs.Settle(i)
+				if err := ctx.Err(); err != nil {
+					return wmfile.Embedded{Input: files[i]}, err
 				}
 				var check pipeline.MarkCheck
 				o := wmfile.EmbedOptions{
@@ -135,41 +137,47 @@ its payload is the link to its manifest row, and marking it again would replace 
 						RunID: runID, SoftwareVersion: version, Watermark: pipeline.CheckedWatermarkHook(key, &check),
 					}},
 				}
-				e, err := wmfile.EmbedFile(cmd.Context(), f, key, o)
+				e, err := wmfile.EmbedFile(ctx, files[i], key, o)
 				if err == nil && e.Format == wmfile.DICOM {
 					e.Reliance = &watermark.Reliance{RangeEndShare: check.RangeEndShare, Fragile: check.Fragile}
 				}
+				return e, err
+			}
+			emit := func(i int, e wmfile.Embedded, err error) error {
+				f := files[i]
 				bar.Add(1)
 				if errors.Is(err, dicomio.ErrNotImage) {
 					// A structured report or a presentation state beside the images: nothing to mark.
 					skipped++
 					if a.jsonOut {
-						if err := a.printJSON(map[string]any{"input": f, "skipped": true, "error": err.Error()}); err != nil {
-							return err
-						}
-					} else if !a.quiet {
+						return a.printJSON(map[string]any{"input": f, "skipped": true, "error": err.Error()})
+					}
+					if !a.quiet {
 						fmt.Fprintf(a.stdout, "skipped %s: not an image\n", f)
 					}
-					continue
+					return nil
 				}
 				if err != nil {
 					failed++
 					if a.jsonOut {
-						if err := a.printJSON(map[string]string{"input": f, "error": err.Error()}); err != nil {
-							return err
-						}
-					} else {
-						fmt.Fprintf(a.stderr, "augment: %v\n", err)
+						return a.printJSON(map[string]string{"input": f, "error": err.Error()})
 					}
-					continue
+					fmt.Fprintf(a.stderr, "augment: %v\n", err)
+					return nil
 				}
 				if a.jsonOut {
-					if err := a.printJSON(e); err != nil {
-						return err
-					}
-				} else {
-					fmt.Fprintf(a.stdout, "%s -> %s  payload %s  key %s%s%s\n", e.Input, e.Output, e.Payload, e.KeyID, repeatsNote(e.RepeatsUIDOf), relianceWarning(e.Reliance))
+					return a.printJSON(e)
 				}
+				fmt.Fprintf(a.stdout, "%s -> %s  payload %s  key %s%s%s\n", e.Input, e.Output, e.Payload, e.KeyID, repeatsNote(e.RepeatsUIDOf), relianceWarning(e.Reliance))
+				return nil
+			}
+			if err := forEachOrdered(cmd.Context(), len(files), workers, work, emit); err != nil {
+				bar.Finish()
+				return err
+			}
+			if err := cmd.Context().Err(); err != nil {
+				bar.Finish()
+				return err
 			}
 			bar.Finish()
 			if !a.jsonOut && !a.quiet && skipped > 0 {
@@ -185,6 +193,7 @@ its payload is the link to its manifest row, and marking it again would replace 
 	cmd.Flags().StringVar(&out, "out", "", "output folder")
 	cmd.Flags().StringVar(&runID, "run-id", "", "run id from which the payload ids are derived (default: embed-DIGEST, from the key id and the inputs' contents)")
 	cmd.Flags().BoolVar(&replace, "replace-mark", false, "mark files that already carry this key's mark, replacing their payload")
+	cmd.Flags().IntVar(&workers, "workers", defaultWorkers(), "files marked at once (output and payload ids do not depend on it)")
 	return cmd
 }
 
@@ -198,6 +207,7 @@ type verifiedFile struct {
 func (a *app) watermarkVerifyCommand() *cobra.Command {
 	var keyFile string
 	var manifestPaths []string
+	var workers int
 	cmd := &cobra.Command{
 		Use:   "verify --key-file K FILE...",
 		Short: "Detect the watermark: present or absent, payload, corrected errors, false-positive probability",
@@ -235,12 +245,16 @@ instance the image was written as.`,
 			}
 			bar := a.newProgress(len(files), "verifying")
 			stripped, failed, present, absent, skipped := 0, 0, 0, 0, 0
-			for _, f := range files {
-				if err := cmd.Context().Err(); err != nil {
-					bar.Finish()
+			work := func(ctx context.Context, i int) (wmfile.Verdict, error) {
+				if err := ctx.Err(); err != nil {
+					return wmfile.Verdict{Path: files[i]}, err
+				}
+				return wmfile.VerifyFile(files[i], key), nil
+			}
+			emit := func(_ int, v wmfile.Verdict, err error) error {
+				if err != nil {
 					return err
 				}
-				v := wmfile.VerifyFile(f, key)
 				bar.Add(1)
 				switch {
 				case v.Error != "":
@@ -262,15 +276,17 @@ instance the image was written as.`,
 					}
 				}
 				if a.jsonOut {
-					if err := a.printJSON(out); err != nil {
-						return err
-					}
-					continue
+					return a.printJSON(out)
 				}
 				fmt.Fprintln(a.stdout, verdictLine(v))
 				if index != nil && v.Result != nil && v.Result.Payload != nil {
 					fmt.Fprintln(a.stdout, "  "+provenanceLine(out.Provenance))
 				}
+				return nil
+			}
+			if err := forEachOrdered(cmd.Context(), len(files), workers, work, emit); err != nil {
+				bar.Finish()
+				return err
 			}
 			bar.Finish()
 			if !a.jsonOut && !a.quiet && len(files) > 1 {
@@ -288,6 +304,7 @@ instance the image was written as.`,
 	}
 	cmd.Flags().StringVar(&keyFile, "key-file", "", "file holding the secret key (else $"+keyEnv+")")
 	cmd.Flags().StringArrayVar(&manifestPaths, "manifest", nil, "generation manifest (manifest.parquet) to look decoded payloads up in (repeatable)")
+	cmd.Flags().IntVar(&workers, "workers", defaultWorkers(), "files verified at once (output stays in input order)")
 	return cmd
 }
 

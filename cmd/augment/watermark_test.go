@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -282,6 +283,21 @@ func TestWatermarkEmbedBatch(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "1 file(s) in the folders are not images") {
 		t.Errorf("the sidecar is not reported left out:\n%s", stdout)
+	}
+	// One worker writes the same files and lines as several (names and payloads follow the
+	// input order, not which worker finished first).
+	out1 := filepath.Join(dir, "out1")
+	code, stdout1, stderr := execAugment(t, "watermark", "embed", "--workers", "1", "--key-file", keyFile, patient, "--out", out1,
+		filepath.Join(dir, "a"), pngs[1])
+	if code != ExitOK || strings.ReplaceAll(stdout1, out1, out) != stdout {
+		t.Errorf("--workers 1: exit %d\n%s\nwant\n%s\n%s", code, stdout1, stdout, stderr)
+	}
+	for _, e := range entries {
+		a, _ := os.ReadFile(filepath.Join(out, e.Name()))
+		b, err := os.ReadFile(filepath.Join(out1, e.Name()))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s differs with one worker (%v)", e.Name(), err)
+		}
 	}
 	if code, _, _ := execAugment(t, "watermark", "verify", "--key-file", keyFile, filepath.Join(dir, "a", "labels.csv")); code != ExitUsage {
 		t.Errorf("verify a named non-image file: exit %d, want 2", code)

@@ -319,6 +319,9 @@ func EmbedFile(ctx context.Context, path string, key watermark.Key, o EmbedOptio
 		return e, fmt.Errorf("embed %s: %w", path, err)
 	}
 	e.Format = format
+	if o.Outputs != nil {
+		defer o.Outputs.Settle(o.Item) // whatever happens below, the items after this one go on
+	}
 	if format == DICOM {
 		if o.DICOM.Synthetic.Watermark == nil {
 			return e, fmt.Errorf("embed %s: no DICOM watermark hook", path)
@@ -338,17 +341,6 @@ func EmbedFile(ctx context.Context, path string, key watermark.Key, o EmbedOptio
 		e.Output, e.Payload, e.RepeatsUIDOf = res.Path, res.Provenance.Generation.WatermarkPayloadID, res.RepeatsUIDOf
 		return e, nil
 	}
-	f, err := Read(path)
-	if err != nil {
-		return e, fmt.Errorf("embed %s: %w", path, err)
-	}
-	if err := notMarked(path, f.Image, key, o.Replace); err != nil {
-		return e, err
-	}
-	m, err := watermark.Embed(f.Image, key, o.Payload)
-	if err != nil {
-		return e, fmt.Errorf("embed %s: %w", path, err)
-	}
 	outFormat, ext := format, "png"
 	switch format {
 	case JPEG:
@@ -357,6 +349,20 @@ func EmbedFile(ctx context.Context, path string, key watermark.Key, o EmbedOptio
 		ext = "tif"
 	}
 	e.Output, err = outputName(o.Outputs, o.OutDir, path, ext, o.Item)
+	if o.Outputs != nil {
+		o.Outputs.Settle(o.Item) // named: the next items may claim while this one is marked
+	}
+	if err != nil {
+		return e, fmt.Errorf("embed %s: %w", path, err)
+	}
+	f, err := Read(path)
+	if err != nil {
+		return e, fmt.Errorf("embed %s: %w", path, err)
+	}
+	if err := notMarked(path, f.Image, key, o.Replace); err != nil {
+		return e, err
+	}
+	m, err := watermark.Embed(f.Image, key, o.Payload)
 	if err != nil {
 		return e, fmt.Errorf("embed %s: %w", path, err)
 	}
@@ -398,9 +404,9 @@ func outputName(outs *dicomio.OutputSet, dir, input, ext string, item int) (stri
 	stem := strings.TrimSuffix(filepath.Base(input), filepath.Ext(input))
 	out := filepath.Join(dir, stem+"."+ext)
 	if outs != nil {
-		if prev, ok := outs.Claim(out, input); !ok {
+		if prev, ok := outs.Claim(item, out, input); !ok {
 			alt := filepath.Join(dir, fmt.Sprintf("%s-%d.%s", stem, item, ext))
-			if _, ok := outs.Claim(alt, input); !ok {
+			if _, ok := outs.Claim(item, alt, input); !ok {
 				return "", fmt.Errorf("outputs %s and %s are both taken (the first by %s)", out, alt, prev)
 			}
 			out = alt
@@ -549,10 +555,11 @@ func PrepareAttack(path string, key watermark.Key, p watermark.Payload) (AttackI
 func WriteAttacked(dir, input string, item int, taken *dicomio.OutputSet, outs []watermark.AttackOutcome) error {
 	stem := strings.TrimSuffix(filepath.Base(input), filepath.Ext(input))
 	if taken != nil {
-		if _, ok := taken.Claim(filepath.Join(dir, stem), input); !ok {
+		if _, ok := taken.Claim(item, filepath.Join(dir, stem), input); !ok {
 			stem = fmt.Sprintf("%s-%d", stem, item)
-			taken.Claim(filepath.Join(dir, stem), input)
+			taken.Claim(item, filepath.Join(dir, stem), input)
 		}
+		taken.Settle(item)
 	}
 	for _, o := range outs {
 		if o.Image == nil {
