@@ -323,6 +323,12 @@ func provenanceLine(r *manifests.GenerationRow) string {
 
 // relianceWarning is what embed adds to a file's line when its mark lives mostly in flat
 // areas at the ends of the value range.
+// fileError is one file's failure, which the batch reports and goes on from.
+type fileError struct{ err error }
+
+func (e fileError) Error() string { return e.err.Error() }
+func (e fileError) Unwrap() error { return e.err }
+
 // repeatsNote says that a DICOM input's SOP Instance UID repeats an earlier input's, so that
 // its output got a UID of its own rather than replacing that input's output.
 func repeatsNote(prev string) string {
@@ -381,6 +387,7 @@ func verdictLine(v wmfile.Verdict) string {
 
 func (a *app) watermarkAttackCommand() *cobra.Command {
 	var keyFile, out, runID string
+	var workers int
 	cmd := &cobra.Command{
 		Use:   "attack --key-file K FILE... --out DIR",
 		Short: "Run the robustness suite on your own images and print the table",
@@ -416,26 +423,45 @@ printed. Exit code 1 when an attack broke its expectation on some image.`,
 			bar := a.newProgress(len(files)*len(suite), "attacking")
 			var runs [][]watermark.AttackOutcome
 			failed := 0
-			taken := new(dicomio.OutputSet)
-			for i, f := range files {
+			taken := &dicomio.OutputSet{Ordered: true}
+			work := func(ctx context.Context, i int) ([]watermark.AttackOutcome, error) {
+				defer taken.Settle(i)
+				f := files[i]
 				rep, err := wmfile.PrepareAttack(f, key, watermark.Payload{ID: pipeline.PayloadID(runID, i), Version: watermark.PayloadVersion})
 				if err != nil {
-					failed++
-					fmt.Fprintf(a.stderr, "augment: %v\n", err)
-					bar.Add(len(suite))
-					continue
+					return nil, fileError{err}
 				}
-				outs, err := watermark.RunSuite(cmd.Context(), rep.Marked, key, rep.Payload, suite)
+				outs, err := watermark.RunSuite(ctx, rep.Marked, key, rep.Payload, suite)
 				if err != nil {
-					bar.Finish()
-					return err
+					return nil, err
 				}
+				err = wmfile.WriteAttacked(out, f, i, taken, outs)
+				for k := range outs {
+					outs[k].Image = nil // written; the table needs only the results
+				}
+				if err != nil {
+					return outs, fileError{err}
+				}
+				return outs, nil
+			}
+			emit := func(_ int, outs []watermark.AttackOutcome, err error) error {
 				bar.Add(len(suite))
-				if err := wmfile.WriteAttacked(out, f, i, taken, outs); err != nil {
-					failed++
-					fmt.Fprintf(a.stderr, "augment: %v\n", err)
+				var fe fileError
+				if err != nil && !errors.As(err, &fe) {
+					return err // cancelled
 				}
-				runs = append(runs, outs)
+				if err != nil {
+					failed++
+					fmt.Fprintf(a.stderr, "augment: %v\n", fe.err)
+				}
+				if outs != nil {
+					runs = append(runs, outs)
+				}
+				return nil
+			}
+			if err := forEachOrdered(cmd.Context(), len(files), workers, work, emit); err != nil {
+				bar.Finish()
+				return err
 			}
 			bar.Finish()
 			rows := watermark.Summarize(runs)
@@ -463,5 +489,6 @@ printed. Exit code 1 when an attack broke its expectation on some image.`,
 	cmd.Flags().StringVar(&keyFile, "key-file", "", "file holding the secret key (else $"+keyEnv+")")
 	cmd.Flags().StringVar(&out, "out", "", "output folder for attacked images and the table")
 	cmd.Flags().StringVar(&runID, "run-id", "watermark-attack", "run id for the payload of files that carry no mark yet")
+	cmd.Flags().IntVar(&workers, "workers", defaultWorkers(), "files attacked at once")
 	return cmd
 }
