@@ -96,6 +96,18 @@ func TestWatermarkCommands(t *testing.T) {
 	if r := verdicts[1].Result; r.Present || r.Payload != nil || verdicts[1].TagsStripped {
 		t.Errorf("unmarked file: %+v", r)
 	}
+	// Among several keys the mark is found with its own key's id, at twice the false-positive
+	// bound of one key.
+	otherKey := filepath.Join(dir, "other.key")
+	if err := os.WriteFile(otherKey, []byte("YW5vdGhlci1zaXRlLWtleS0wMTIzNDU2Nzg5YWJjZGVm\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ = execAugment(t, "watermark", "verify", "--json", "--key-file", otherKey, "--key-file", keyFile, marked)
+	var two wmfile.Verdict
+	if err := json.Unmarshal([]byte(stdout), &two); err != nil || code != ExitCheckFailed || two.Result == nil || !two.Result.Present ||
+		two.Result.KeyID != key.ID() || two.Result.FalsePositive != min(1, 2*verdicts[0].Result.FalsePositive) {
+		t.Errorf("verify with two keys: exit %d, %+v (one key: %+v)", code, two.Result, verdicts[0].Result)
+	}
 	// The unmarked original alone passes.
 	if code, stdout, _ := execAugment(t, "watermark", "verify", "--key-file", keyFile, in); code != ExitOK || !strings.Contains(stdout, "absent") {
 		t.Errorf("verify unmarked: exit %d\n%s", code, stdout)

@@ -479,8 +479,11 @@ type Verdict struct {
 	Error   string `json:"error,omitempty"`
 }
 
-// VerifyFile reads path and detects the mark in its first frame.
-func VerifyFile(path string, key watermark.Key) Verdict {
+// VerifyFile reads path and detects the mark in its first frame with keys (one or more:
+// watermark.DetectAny). A DICOM file whose provenance record names one of the keys is read
+// with that key alone: the choice depends on its tags, not its pixels, so no bound over the
+// keys is needed.
+func VerifyFile(path string, keys ...watermark.Key) Verdict {
 	v := Verdict{Path: path}
 	f, err := Read(path)
 	if errors.Is(err, dicomio.ErrNotImage) {
@@ -492,18 +495,24 @@ func VerifyFile(path string, key watermark.Key) Verdict {
 		return v
 	}
 	v.Format, v.SyntheticData = f.Format, f.SyntheticData
-	r, err := watermark.Detect(f.Image, key)
+	if f.Format == DICOM {
+		if p, err := dicomio.InspectProvenance(path); err == nil && p.Record != nil {
+			v.RecordedPayload, v.RecordedKeyID = p.Record.Generation.WatermarkPayloadID, p.Record.Generation.WatermarkKeyID
+		}
+		for _, k := range keys {
+			if v.RecordedKeyID != "" && k.ID() == v.RecordedKeyID {
+				keys = []watermark.Key{k}
+				break
+			}
+		}
+	}
+	r, err := watermark.DetectAny(f.Image, keys)
 	if err != nil {
 		v.Error = fmt.Sprintf("verify %s: %v", path, err)
 		return v
 	}
 	v.Result = &r
 	v.TagsStripped = r.Present && f.SyntheticData != "YES"
-	if f.Format == DICOM {
-		if p, err := dicomio.InspectProvenance(path); err == nil && p.Record != nil {
-			v.RecordedPayload, v.RecordedKeyID = p.Record.Generation.WatermarkPayloadID, p.Record.Generation.WatermarkKeyID
-		}
-	}
 	return v
 }
 
@@ -517,7 +526,7 @@ func (v Verdict) RecordMismatch() string {
 		return ""
 	}
 	if v.RecordedKeyID != "" && v.RecordedKeyID != v.Result.KeyID {
-		return fmt.Sprintf("its provenance record says it was marked with key %s, not this key %s", v.RecordedKeyID, v.Result.KeyID)
+		return fmt.Sprintf("its provenance record says it was marked with key %s (read with key %s): verify with that key", v.RecordedKeyID, v.Result.KeyID)
 	}
 	if v.Result.Payload == nil || v.Result.Payload.String() != v.RecordedPayload {
 		return fmt.Sprintf("its provenance record names payload %s, which the pixels do not carry: changed after marking, or marked too weakly to read", v.RecordedPayload)
