@@ -29,6 +29,14 @@ type MarkOptions struct {
 	Outputs *OutputSet
 }
 
+// ErrLabels is wrapped by MarkFile's error when the input is a segmentation or a 1-bit image:
+// its values are labels, which a synthetic grey image would strip of their meaning (segments,
+// referenced series) and a watermark would change. MarkFiles reports such files as skipped.
+var ErrLabels = errors.New("a segmentation or 1-bit image: its values are labels, not intensities")
+
+// sopClassSegmentation is Segmentation Storage.
+const sopClassSegmentation = "1.2.840.10008.5.1.4.1.1.66.4"
+
 // ErrNotImage is wrapped by MarkFile's error when the input is DICOM but holds no image (a
 // structured report, for example); MarkFiles reports such files as skipped.
 var ErrNotImage = errors.New("not an image (no pixel data)")
@@ -139,7 +147,7 @@ func MarkFile(ctx context.Context, path string, item int, opts MarkOptions) (*Sy
 }
 
 // MarkFiles marks every file in paths; a bad file is reported in its result and the others go
-// on; a DICOM file without an image is skipped. done, when set, is called after each file. It
+// on; a DICOM file without an image, and a segmentation, is skipped. done, when set, is called after each file. It
 // stops early only when ctx is cancelled.
 func MarkFiles(ctx context.Context, paths []string, opts MarkOptions, done func(MarkResult)) ([]MarkResult, error) {
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
@@ -156,7 +164,7 @@ func MarkFiles(ctx context.Context, paths []string, opts MarkOptions, done func(
 		r := MarkResult{Input: p}
 		res, err := MarkFile(ctx, p, i, opts)
 		if err != nil {
-			r.Error, r.Skipped = err.Error(), errors.Is(err, ErrNotImage)
+			r.Error, r.Skipped = err.Error(), errors.Is(err, ErrNotImage) || errors.Is(err, ErrLabels)
 		} else {
 			r.OK, r.Output = true, res
 		}
@@ -171,6 +179,11 @@ func MarkFiles(ctx context.Context, paths []string, opts MarkOptions, done func(
 // markPixels turns the decoded stored values of a source into a SyntheticImage with the same
 // values and Modality LUT, and picks the bit depth that holds them.
 func markPixels(in Instance, img *Image) (SyntheticImage, int, error) {
+	// A segmentation's values are labels: as a synthetic grey image it would lose its meaning
+	// (segments, referenced series) and a watermark would change its labels.
+	if in.SOPClassUID == sopClassSegmentation || strings.EqualFold(in.Modality, "SEG") || img.BitsStored == 1 || img.BitsAllocated == 1 {
+		return SyntheticImage{}, 0, ErrLabels
+	}
 	photometric := strings.ToUpper(img.Photometric)
 	samples := max(img.Samples, 1)
 	switch {

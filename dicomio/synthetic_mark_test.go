@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/suyashkumar/dicom"
@@ -171,14 +172,16 @@ func TestMarkFilesRepeatedUID(t *testing.T) {
 	}
 }
 
-// Files the reference decoder reads that once stopped a re-mark: a 12-bit CT holding values
-// its Bits Stored cannot (kept at 16 bits), and image attributes without Pixel Data (skipped,
-// not failed).
+// Files the reference decoder reads that once stopped a re-mark or were re-marked wrongly: a
+// 12-bit CT holding values its Bits Stored cannot (kept at 16 bits), image attributes without
+// Pixel Data (skipped, not failed), and a 1-bit segmentation, which was written as a grey
+// secondary capture whose labels the watermark then changed (skipped).
 func TestMarkFilesOddSources(t *testing.T) {
 	needSynthShared(t)
 	wide := filepath.Join(synthSharedData, "dicom/pydicom-data/data/mlut_18.dcm")
 	noPixels := filepath.Join(synthSharedData, "dicom/pydicom-testfiles/charset_files/chrJapMulti.dcm")
-	results, err := MarkFiles(context.Background(), []string{wide, noPixels},
+	seg := filepath.Join(synthSharedData, "dicom/pydicom-data/data/liver.dcm") // 1-bit SEG, 3 frames
+	results, err := MarkFiles(context.Background(), []string{wide, noPixels, seg},
 		MarkOptions{OutDir: t.TempDir(), Synthetic: SyntheticOptions{RunID: "odd"}}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -207,6 +210,9 @@ func TestMarkFilesOddSources(t *testing.T) {
 	}
 	if r := results[1]; r.OK || !r.Skipped {
 		t.Errorf("%s: %+v, want skipped (no pixel data)", noPixels, r)
+	}
+	if r := results[2]; r.OK || !r.Skipped || !strings.Contains(r.Error, ErrLabels.Error()) {
+		t.Errorf("%s: %+v, want skipped as a segmentation (labels, not intensities)", seg, r)
 	}
 }
 

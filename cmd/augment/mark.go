@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/medaugment/augment/cmd/augment/pipeline"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/medaugment/augment/dicomio"
@@ -93,7 +94,11 @@ code is then 2. See docs/synthetic-dicom.md.
 					}
 				case r.Skipped:
 					if !a.quiet {
-						fmt.Fprintf(a.stdout, "skipped %s: not an image\n", r.Input)
+						why := "not an image"
+						if strings.Contains(r.Error, dicomio.ErrLabels.Error()) {
+							why = "a segmentation or 1-bit image (labels, not intensities)"
+						}
+						fmt.Fprintf(a.stdout, "skipped %s: %s\n", r.Input, why)
 					}
 				default:
 					fmt.Fprintf(a.stderr, "failed  %s\n", r.Error)

@@ -146,14 +146,18 @@ its payload is the link to its manifest row, and marking it again would replace 
 			emit := func(i int, e wmfile.Embedded, err error) error {
 				f := files[i]
 				bar.Add(1)
-				if errors.Is(err, dicomio.ErrNotImage) {
-					// A structured report or a presentation state beside the images: nothing to mark.
+				if errors.Is(err, dicomio.ErrNotImage) || errors.Is(err, dicomio.ErrLabels) {
+					// A structured report or a segmentation beside the images: nothing to mark.
 					skipped++
 					if a.jsonOut {
 						return a.printJSON(map[string]any{"input": f, "skipped": true, "error": err.Error()})
 					}
 					if !a.quiet {
-						fmt.Fprintf(a.stdout, "skipped %s: not an image\n", f)
+						why := "not an image"
+						if errors.Is(err, dicomio.ErrLabels) {
+							why = "a segmentation or 1-bit image (labels, not intensities)"
+						}
+						fmt.Fprintf(a.stdout, "skipped %s: %s\n", f, why)
 					}
 					return nil
 				}
@@ -181,7 +185,7 @@ its payload is the link to its manifest row, and marking it again would replace 
 			}
 			bar.Finish()
 			if !a.jsonOut && !a.quiet && skipped > 0 {
-				fmt.Fprintf(a.stdout, "%d file(s) skipped: DICOM without an image\n", skipped)
+				fmt.Fprintf(a.stdout, "%d file(s) skipped: DICOM without an image to mark\n", skipped)
 			}
 			if failed > 0 {
 				return usageError("watermark embed: %d of %d files failed", failed, len(files))
