@@ -141,13 +141,17 @@ func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, psnr float64) (
 	// mean and variance of the image and C1 = (0.01·peak)², C2 = (0.03·peak)²: the model's
 	// loss is mean(m²/A²) with A² = 1/(1/(2σ²+C2) + 1/(2μ²+C1)), small in dark flat
 	// regions. markShape spreads the mark over the image as the two floors allow, and the
-	// gain is the smaller of the PSNR target's and the SSIM budget's.
-	peak := img.Max()
+	// gain is the smaller of the PSNR target's and the SSIM budget's. Both are taken in the
+	// window a viewer shows the image in (displayRange), which for deep images is the span of
+	// their values, not their bit depth: a CT slice that holds 2 000 of its 65 536 values
+	// would otherwise get a mark 30 dB too strong to be invisible.
+	vr := displayRange(img)
+	peak := vr.span
 	c1 := (0.01 * peak) * (0.01 * peak)
 	c2 := (0.03 * peak) * (0.03 * peak)
 	den := make([]float32, len(sigma))
 	for i, s := range sigma {
-		mu := float64(m1[i])
+		mu := float64(m1[i]) - vr.lo
 		den[i] = float32(1 / (1/(2*float64(s)*float64(s)+c2) + 1/(2*mu*mu+c1)))
 	}
 	level := peak * math.Pow(10, -(psnr+psnrHeadroom)/20) // the mark's rms at the PSNR target
@@ -171,7 +175,7 @@ func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, psnr float64) (
 	}
 	// The informed cells keep the uniform mark's rms, so the gain stays valid.
 	target := lay.cellTargets()
-	cells, gmed := informedCells(mean, amp, ww, wh, geom, signs, target, gain, peak)
+	cells, gmed := informedCells(mean, amp, ww, wh, geom, signs, target, gain, img.Max()) // clipping at the bit depth
 	out := quantiseMarked(img, renderMark(amp, ww, wh, cells), ww, wh, k, gain)
 	// Closed loop: measure the cells as the detector will see them (at the embedding's own
 	// alignment) and strengthen those that fell short of the margin, which the working-grid
@@ -208,11 +212,11 @@ func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, psnr float64) (
 	// towards the nearer of the two.
 	final := renderMark(amp, ww, wh, cells)
 	for try := 0; try < 6; try++ {
-		gs, err := ssimEstimate(img, out)
+		gs, err := ssimEstimate(img, out, vr)
 		if err != nil {
 			break
 		}
-		gp, err := PSNR(img, out)
+		gp, err := psnrIn(img, out, peak)
 		if err != nil {
 			break
 		}
@@ -233,11 +237,11 @@ func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, psnr float64) (
 	}
 	// The loop may end on a raise that overshot: weaken until both floors hold.
 	for try := 0; try < 4; try++ {
-		gs, err := ssimEstimate(img, out)
+		gs, err := ssimEstimate(img, out, vr)
 		if err != nil {
 			break
 		}
-		gp, err := PSNR(img, out)
+		gp, err := psnrIn(img, out, peak)
 		if err != nil || (gs >= ssimTarget && gp >= psnr) {
 			break
 		}

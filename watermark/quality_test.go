@@ -14,11 +14,11 @@ func TestSSIMEstimate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exact, err := SSIM(img, m)
+	exact, err := SSIMDisplay(img, m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	est, err := ssimEstimate(img, m)
+	est, err := ssimEstimate(img, m, displayRange(img))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,9 +26,38 @@ func TestSSIMEstimate(t *testing.T) {
 		t.Errorf("strided SSIM %.5f, exact %.5f", est, exact)
 	}
 	if exact < 0.99 {
-		t.Errorf("SSIM %.4f is under the 0.99 floor", exact)
+		t.Errorf("SSIM %.4f (as displayed) is under the 0.99 floor", exact)
 	}
 	t.Logf("1100×900: exact SSIM %.5f, estimate %.5f", exact, est)
+}
+
+// TestInvisibleInPartOfTheRange: an image that holds a small part of its bit depth (a CT's
+// 2 000 values in 16 bits, a 12-bit image in a 16-bit file) gets a mark as faint against its
+// own span as a full-range image does: 45 dB of the span, not of the bit depth, which allowed
+// a mark of 300 grey levels (16.7 dB of its span) on a real 16-bit CT slice.
+func TestInvisibleInPartOfTheRange(t *testing.T) {
+	key := benchKey(t)
+	full := syntheticCT(384, 384, 4)
+	part := &Gray{Width: full.Width, Height: full.Height, BitDepth: 16, Pix: make([]uint16, len(full.Pix))}
+	lo, hi := displayRange(full).lo, displayRange(full).lo+displayRange(full).span
+	for i, v := range full.Pix { // the same picture in 2 048 values around the middle of 16 bits
+		part.Pix[i] = uint16(31000 + math.Round((float64(v)-lo)/(hi-lo)*2047))
+	}
+	for _, g := range []*Gray{full, part} {
+		m, err := Embed(g, key, Payload{ID: 9, Version: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, _ := PSNRDisplay(g, m)
+		ss, _ := SSIMDisplay(g, m)
+		pb, _ := PSNR(g, m)
+		if ps < 45 || ss < 0.99 || pb < ps {
+			t.Errorf("%d-value span in %d bits: PSNR %.1f dB of the span (%.1f of the bit depth), SSIM %.4f", int(displayRange(g).span)+1, g.BitDepth, ps, pb, ss)
+		}
+		if r, _ := Detect(m, key); !r.Present {
+			t.Errorf("%d-value span: mark not found (score %.1f)", int(displayRange(g).span)+1, r.Score)
+		}
+	}
 }
 
 // TestEmbedVerified: the verified flag agrees with an independent detection, on an image
