@@ -60,8 +60,8 @@ func BenchmarkSuiteLarge(b *testing.B) {
 			if err != nil {
 				b.Fatalf("%s: %v", li.name, err)
 			}
-			ps, _ := PSNR(g, m)
-			ss, _ := SSIM(g, m)
+			ps, _ := PSNRDisplay(g, m)
+			ss, _ := SSIMDisplay(g, m)
 			outs, err := RunSuite(context.Background(), m, key, p, Suite())
 			if err != nil {
 				b.Fatal(err)
@@ -72,7 +72,7 @@ func BenchmarkSuiteLarge(b *testing.B) {
 					failed = append(failed, fmt.Sprintf("%s (%.1fσ)", o.Attack, o.Result.Score))
 				}
 			}
-			fmt.Printf("%-27s %4d×%-4d %2d-bit  PSNR %.2f dB  SSIM %.4f  failed: %s\n", li.name, g.Width, g.Height,
+			fmt.Printf("%-27s %4d×%-4d %2d-bit  as displayed: PSNR %.2f dB  SSIM %.4f  failed: %s\n", li.name, g.Width, g.Height,
 				g.BitDepth, ps, ss, strings.Join(append(failed, "none")[:max(1, len(failed))], ", "))
 			if s := rangeEndSplit(b, g, m, key); s != "" {
 				fmt.Println("    " + s)
