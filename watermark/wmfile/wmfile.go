@@ -63,24 +63,35 @@ func Sniff(head []byte) (Format, error) {
 	case bytes.HasPrefix(head, []byte{0xFF, 0xD8, 0xFF}):
 		return JPEG, nil
 	}
-	return "", errors.New("not a PNG, TIFF, JPEG or DICOM (Part 10) file")
+	return "", ErrUnknownFormat
 }
 
-// IsImageFile reports whether the file at path starts like a PNG, TIFF, JPEG or DICOM Part 10
-// file. It returns an error only when the file cannot be read.
-func IsImageFile(path string) (bool, error) {
+// ErrUnknownFormat is Sniff's error for content that starts like none of the formats read.
+var ErrUnknownFormat = errors.New("not a PNG, TIFF, JPEG or DICOM (Part 10) file")
+
+// SniffFile is Sniff on the first bytes of the file at path.
+func SniffFile(path string) (Format, error) {
 	fh, err := os.Open(path)
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	defer fh.Close()
 	head := make([]byte, 132)
 	n, err := io.ReadFull(fh, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return false, err
+		return "", err
 	}
-	_, err = Sniff(head[:n])
-	return err == nil, nil
+	return Sniff(head[:n])
+}
+
+// IsImageFile reports whether the file at path starts like a PNG, TIFF, JPEG or DICOM Part 10
+// file. It returns an error only when the file cannot be read.
+func IsImageFile(path string) (bool, error) {
+	_, err := SniffFile(path)
+	if errors.Is(err, ErrUnknownFormat) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // Read decodes an image file. Panics in decoders become errors naming the file.
@@ -307,21 +318,14 @@ type Embedded struct {
 // SOP Instance UID.
 func EmbedFile(ctx context.Context, path string, key watermark.Key, o EmbedOptions) (Embedded, error) {
 	e := Embedded{Input: path, KeyID: key.ID()}
-	head := make([]byte, 132)
-	fh, err := os.Open(path)
-	if err != nil {
-		return e, fmt.Errorf("embed %s: %w", path, err)
+	if o.Outputs != nil {
+		defer o.Outputs.Settle(o.Item) // whatever happens below, the items after this one go on
 	}
-	n, _ := fh.Read(head)
-	fh.Close()
-	format, err := Sniff(head[:n])
+	format, err := SniffFile(path)
 	if err != nil {
 		return e, fmt.Errorf("embed %s: %w", path, err)
 	}
 	e.Format = format
-	if o.Outputs != nil {
-		defer o.Outputs.Settle(o.Item) // whatever happens below, the items after this one go on
-	}
 	if format == DICOM {
 		if o.DICOM.Synthetic.Watermark == nil {
 			return e, fmt.Errorf("embed %s: no DICOM watermark hook", path)
