@@ -144,6 +144,9 @@ its payload is the link to its manifest row, and marking it again would replace 
 				return e, err
 			}
 			emit := func(i int, e wmfile.Embedded, err error) error {
+				if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+					return err // interrupted: stop reporting
+				}
 				f := files[i]
 				bar.Add(1)
 				if errors.Is(err, dicomio.ErrNotImage) || errors.Is(err, dicomio.ErrLabels) {
