@@ -147,8 +147,8 @@ func MarkFile(ctx context.Context, path string, item int, opts MarkOptions) (*Sy
 }
 
 // MarkFiles marks every file in paths; a bad file is reported in its result and the others go
-// on; a DICOM file without an image, and a segmentation, is skipped. done, when set, is called after each file. It
-// stops early only when ctx is cancelled.
+// on; a DICOM file without an image, and a segmentation, is skipped. done, when set, is
+// called after each file. It stops early only when ctx is cancelled.
 func MarkFiles(ctx context.Context, paths []string, opts MarkOptions, done func(MarkResult)) ([]MarkResult, error) {
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("mark: output folder: %w", err)
