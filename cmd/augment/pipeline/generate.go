@@ -420,6 +420,10 @@ func loadSource(p *unclip.Pipeline, path string) (src *dicomio.SourceInstance, t
 	if err != nil {
 		return nil, t, err
 	}
+	if strings.EqualFold(in.Modality, "SEG") || img.BitsStored == 1 || img.BitsAllocated == 1 {
+		// A label map seen as an image would condition the model on its label values.
+		return nil, t, fmt.Errorf("read %s: %w", path, dicomio.ErrLabels)
+	}
 	if img.Samples != 1 {
 		return nil, t, fmt.Errorf("read %s: %d samples per pixel: the model takes greyscale images", path, img.Samples)
 	}

@@ -310,6 +310,23 @@ func TestGenerateKeepsEarlierRuns(t *testing.T) {
 	}
 }
 
+// TestGenerateRefusesLabelMaps checks that a segmentation is not taken as a source image: the
+// model would be conditioned on its label values.
+func TestGenerateRefusesLabelMaps(t *testing.T) {
+	const seg = "../../../../shared/data/dicom/pydicom-data/data/liver.dcm" // 1-bit SEG
+	if _, err := os.Stat(seg); err != nil {
+		t.Skipf("a segmentation from ../shared/data is missing: %v", err)
+	}
+	res, err := Generate(context.Background(), Config{Pipeline: tinyPipeline(t), RunID: "seg", OutDir: t.TempDir(), Key: testKey(t)},
+		[]Request{{Mode: ModeVariation, Sources: []string{seg}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Items) != 1 || !errors.Is(res.Items[0].Err, dicomio.ErrLabels) {
+		t.Errorf("variation of a segmentation: %+v", res.Items)
+	}
+}
+
 func TestWriteOneWatermarks(t *testing.T) {
 	const n = 128
 	img := unclip.Tensor{Shape: []int{1, 1, n, n}, Data: make([]float32, n*n)}
