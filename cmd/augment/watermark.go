@@ -358,6 +358,13 @@ func provenanceLine(r *manifests.GenerationRow) string {
 
 // relianceWarning is what embed adds to a file's line when its mark lives mostly in flat
 // areas at the ends of the value range.
+// attackedFile is one file's line of attack's report: the attacks whose expectation it broke,
+// with the score each left.
+type attackedFile struct {
+	Input  string   `json:"input"`
+	Failed []string `json:"failed"`
+}
+
 // fileError is one file's failure, which the batch reports and goes on from.
 type fileError struct{ err error }
 
@@ -479,7 +486,8 @@ printed. Exit code 1 when an attack broke its expectation on some image.`,
 				}
 				return outs, nil
 			}
-			emit := func(_ int, outs []watermark.AttackOutcome, err error) error {
+			var perFile []attackedFile
+			emit := func(i int, outs []watermark.AttackOutcome, err error) error {
 				bar.Add(len(suite))
 				var fe fileError
 				if err != nil && !errors.As(err, &fe) {
@@ -491,6 +499,13 @@ printed. Exit code 1 when an attack broke its expectation on some image.`,
 				}
 				if outs != nil {
 					runs = append(runs, outs)
+					af := attackedFile{Input: files[i], Failed: []string{}}
+					for _, o := range outs {
+						if !o.Passed {
+							af.Failed = append(af.Failed, fmt.Sprintf("%s (%.1fσ)", o.Attack, o.Result.Score))
+						}
+					}
+					perFile = append(perFile, af)
 				}
 				return nil
 			}
@@ -504,11 +519,19 @@ printed. Exit code 1 when an attack broke its expectation on some image.`,
 				return usageError("watermark attack: %v", err)
 			}
 			if a.jsonOut {
-				if err := a.printJSON(map[string]any{"key_id": key.ID(), "images": len(runs), "rows": rows}); err != nil {
+				if err := a.printJSON(map[string]any{"key_id": key.ID(), "images": len(runs), "rows": rows, "files": perFile}); err != nil {
 					return err
 				}
 			} else {
 				fmt.Fprintf(a.stdout, "%d image(s), key %s\n\n%s", len(runs), key.ID(), watermark.FormatTable(rows))
+				if !a.quiet {
+					fmt.Fprintln(a.stdout)
+					for _, af := range perFile {
+						if len(af.Failed) > 0 {
+							fmt.Fprintf(a.stdout, "%s: failed %s\n", af.Input, strings.Join(af.Failed, ", "))
+						}
+					}
+				}
 			}
 			for _, r := range rows {
 				if r.Passed < r.Images {

@@ -133,12 +133,21 @@ func TestWatermarkCommands(t *testing.T) {
 	var table struct {
 		Images int                  `json:"images"`
 		Rows   []watermark.SuiteRow `json:"rows"`
+		Files  []attackedFile       `json:"files"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &table); err != nil {
 		t.Fatalf("attack JSON: %v\n%s", err, stdout)
 	}
 	if table.Images != 1 || len(table.Rows) != len(watermark.Suite()) || table.Rows[0].Attack != "none" || table.Rows[0].Passed != 1 {
 		t.Errorf("attack table: %+v", table)
+	}
+	// The file's own line names exactly the attacks whose row it failed.
+	failedRows := 0
+	for _, r := range table.Rows {
+		failedRows += r.Images - r.Passed
+	}
+	if len(table.Files) != 1 || table.Files[0].Input != marked || len(table.Files[0].Failed) != failedRows {
+		t.Errorf("attack per file: %+v, want %s with %d failures", table.Files, marked, failedRows)
 	}
 	for _, f := range []string{"table.md", "table.json", "scan.rotate-90.png"} {
 		if _, err := os.Stat(filepath.Join(attacked, f)); err != nil {
