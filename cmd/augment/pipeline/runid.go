@@ -18,8 +18,8 @@ import (
 
 // DefaultRunID names a generation run "run-SEED-DIGEST", DIGEST being 8 hex digits of a
 // SHA-256 over the bundle, the key id, the writer and sampling settings, and the requests, each
-// source image by its content (a file changed in place changes the run, a copy elsewhere does
-// not).
+// source image by its content (its size and first MiB: a file changed in place changes the
+// run, a copy elsewhere does not).
 func DefaultRunID(cfg Config, reqs []Request) (string, error) {
 	type request struct {
 		Request
@@ -56,7 +56,7 @@ func DefaultRunID(cfg Config, reqs []Request) (string, error) {
 
 // DefaultBatchRunID names a batch that marks existing images (augment watermark embed, augment
 // mark) "KIND-DIGEST", DIGEST being 8 hex digits of a SHA-256 over the key id (empty without a
-// key) and the inputs' contents in order. Payload ids, and augment mark's new UIDs, are derived
+// key) and the inputs' contents in order (size and first MiB). Payload ids, and augment mark's new UIDs, are derived
 // from the run id: the same files marked again get the same ones, other files other ones.
 func DefaultBatchRunID(kind, keyID string, paths []string) string {
 	doc := []byte(keyID)
@@ -80,14 +80,22 @@ func digest8(label string, doc []byte) string {
 	return hex.EncodeToString(h.Sum(nil)[:4])
 }
 
+// fileSHA256 digests a file for a run id: its size and its first MiB, which holds a DICOM
+// file's header (its UIDs) and the start of any image's pixels, so that a batch of large
+// files is not read twice before the work starts.
 func fileSHA256(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	fmt.Fprintf(h, "%d\x00", st.Size())
+	if _, err := io.CopyN(h, f, 1<<20); err != nil && err != io.EOF {
 		return "", fmt.Errorf("read %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
