@@ -56,8 +56,9 @@ func DefaultRunID(cfg Config, reqs []Request) (string, error) {
 
 // DefaultBatchRunID names a batch that marks existing images (augment watermark embed, augment
 // mark) "KIND-DIGEST", DIGEST being 8 hex digits of a SHA-256 over the key id (empty without a
-// key) and the inputs' contents in order (size and first MiB). Payload ids, and augment mark's new UIDs, are derived
-// from the run id: the same files marked again get the same ones, other files other ones.
+// key) and the inputs' contents in order (size and first MiB). Payload ids, and augment mark's
+// new UIDs, are derived from the run id: the same files marked again get the same ones, other
+// files other ones.
 func DefaultBatchRunID(kind, keyID string, paths []string) string {
 	doc := []byte(keyID)
 	for _, p := range paths {
