@@ -119,7 +119,7 @@ its payload is the link to its manifest row, and marking it again would replace 
 				runID = pipeline.DefaultBatchRunID("embed", key.ID(), files)
 			}
 			bar := a.newProgress(len(files), "embedding")
-			failed, skipped := 0, 0
+			failed, skipped, weak := 0, 0, 0
 			outputs := &dicomio.OutputSet{Ordered: true} // names do not depend on which worker ran first
 			work := func(ctx context.Context, i int) (wmfile.Embedded, error) {
 				defer outputs.Settle(i)
@@ -140,6 +140,7 @@ its payload is the link to its manifest row, and marking it again would replace 
 				e, err := wmfile.EmbedFile(ctx, files[i], key, o)
 				if err == nil && e.Format == wmfile.DICOM {
 					e.Reliance = &watermark.Reliance{RangeEndShare: check.RangeEndShare, Fragile: check.Fragile}
+					e.Verified = check.Verified
 				}
 				return e, err
 			}
@@ -175,7 +176,11 @@ its payload is the link to its manifest row, and marking it again would replace 
 				if a.jsonOut {
 					return a.printJSON(e)
 				}
-				fmt.Fprintf(a.stdout, "%s -> %s  payload %s  key %s%s%s\n", e.Input, e.Output, e.Payload, e.KeyID, repeatsNote(e.RepeatsUIDOf), relianceWarning(e.Reliance))
+				if !e.Verified {
+					weak++
+				}
+				fmt.Fprintf(a.stdout, "%s -> %s  payload %s  key %s%s%s%s\n", e.Input, e.Output, e.Payload, e.KeyID,
+					repeatsNote(e.RepeatsUIDOf), weakWarning(e.Verified), relianceWarning(e.Reliance))
 				return nil
 			}
 			if err := forEachOrdered(cmd.Context(), len(files), workers, work, emit); err != nil {
@@ -189,6 +194,9 @@ its payload is the link to its manifest row, and marking it again would replace 
 			bar.Finish()
 			if !a.jsonOut && !a.quiet && skipped > 0 {
 				fmt.Fprintf(a.stdout, "%d file(s) skipped: DICOM without an image to mark\n", skipped)
+			}
+			if !a.jsonOut && !a.quiet && weak > 0 {
+				fmt.Fprintf(a.stdout, "%d image(s) carry a mark too weak to identify them by their pixels alone (\"verified\": false in --json)\n", weak)
 			}
 			if failed > 0 {
 				return usageError("watermark embed: %d of %d files failed", failed, len(files))
@@ -378,6 +386,14 @@ func repeatsNote(prev string) string {
 		return ""
 	}
 	return fmt.Sprintf("\n  NOTE: same SOP Instance UID as %s; written under a new UID of its own", prev)
+}
+
+// weakWarning says that the payload does not read back from the marked image.
+func weakWarning(verified bool) string {
+	if verified {
+		return ""
+	}
+	return "\n  WARNING: weak mark: the payload does not read back from the marked image (its texture outweighs a mark this faint); it cannot be traced by its pixels alone"
 }
 
 func relianceWarning(r *watermark.Reliance) string {

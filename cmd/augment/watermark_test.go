@@ -172,8 +172,8 @@ func TestWatermarkDICOM(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &e); err != nil || e.Format != wmfile.DICOM || e.Payload == "" {
 		t.Fatalf("embed result %q: %v", stdout, err)
 	}
-	if e.Reliance == nil || e.Reliance.Fragile {
-		t.Errorf("embed DICOM: reliance %+v, want checked and not fragile", e.Reliance)
+	if e.Reliance == nil || e.Reliance.Fragile || !e.Verified {
+		t.Errorf("embed DICOM: reliance %+v, verified %v; want checked, not fragile, and the payload read back", e.Reliance, e.Verified)
 	}
 	code, stdout, _ = execAugment(t, "watermark", "verify", "--json", "--key-file", keyFile, e.Output)
 	var v wmfile.Verdict
@@ -331,5 +331,11 @@ func TestWatermarkEmbedBatch(t *testing.T) {
 	if code != ExitOK || strings.Count(stdout, "skipped:") != 3 || strings.Count(stdout, "absent") != 3 ||
 		!strings.Contains(stdout, "6 file(s): 0 with the mark (0 without their Synthetic Data tag), 3 without, 3 skipped, 0 unreadable") {
 		t.Errorf("verify the patient folder: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+func TestWeakWarning(t *testing.T) {
+	if weakWarning(true) != "" || !strings.Contains(weakWarning(false), "WARNING: weak mark") {
+		t.Errorf("weak-mark warning: %q / %q", weakWarning(true), weakWarning(false))
 	}
 }

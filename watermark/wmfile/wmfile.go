@@ -301,6 +301,11 @@ type Embedded struct {
 	Format  Format `json:"format"`
 	Payload string `json:"payload_id"`
 	KeyID   string `json:"key_id"`
+	// Verified is true when the detector reads the payload back from the marked image; a
+	// false one is a mark too weak for this image's texture to identify it by its pixels (the
+	// image is marked as well as invisibility allows). For DICOM the watermark hook measures
+	// it, so its caller sets it (pipeline.CheckedWatermarkHook).
+	Verified bool `json:"verified"`
 	// RepeatsUIDOf names the earlier input of the batch whose DICOM source had the same SOP
 	// Instance UID; this output got a new UID of its own.
 	RepeatsUIDOf string `json:"repeats_source_uid_of,omitempty"`
@@ -366,10 +371,11 @@ func EmbedFile(ctx context.Context, path string, key watermark.Key, o EmbedOptio
 	if err := notMarked(path, f.Image, key, o.Replace); err != nil {
 		return e, err
 	}
-	m, err := watermark.Embed(f.Image, key, o.Payload)
+	m, verified, err := watermark.EmbedVerified(f.Image, key, o.Payload, watermark.Options{})
 	if err != nil {
 		return e, fmt.Errorf("embed %s: %w", path, err)
 	}
+	e.Verified = verified
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return e, fmt.Errorf("embed %s: output folder: %w", path, err)
 	}

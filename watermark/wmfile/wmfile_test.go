@@ -167,6 +167,9 @@ func TestEmbedFileNames(t *testing.T) {
 		if _, dup := written[e.Output]; dup {
 			t.Fatalf("%s written to %s again", in, e.Output)
 		}
+		if !e.Verified {
+			t.Errorf("%s: the payload does not read back (verified false)", in)
+		}
 		written[e.Output] = p.ID
 	}
 	for path, id := range written {
