@@ -85,19 +85,23 @@ func embedChecked(img *Gray, key Key, p Payload, o Options, mustKnow bool) (*Gra
 	// outweighs a mark this faint) or its pilot is weak, embedded again with cells of another
 	// size, which the detector finds as another scale; the first that verifies strongly is
 	// kept, else the verified one with the strongest pilot, else the strongest pilot.
+	// Above selfCheckSide, EmbedVerified (which checks anyway) tries the other cell sizes
+	// only when the payload does not come back, and keeps any result that verifies.
 	w, h := img.Width, img.Height
-	geoms := []geometry{geometryFor(w, h)}
-	if min(w, h) <= selfCheckSide {
-		geoms = geoms[0].alternatives()
+	base := geometryFor(w, h)
+	small := min(w, h) <= selfCheckSide
+	geoms := []geometry{base}
+	if small {
+		geoms = base.alternatives()
 	}
 	var best *Gray
 	bestScore, bestOK := -1.0, false
-	for _, geom := range geoms {
-		out, err := embedAt(img, lay, bits, geom, psnr)
+	for k := 0; k < len(geoms); k++ {
+		out, err := embedAt(img, lay, bits, geoms[k], psnr)
 		if err != nil {
 			return nil, false, err
 		}
-		if len(geoms) == 1 && !mustKnow {
+		if !small && !mustKnow {
 			return out, false, nil
 		}
 		r, err := Detect(out, key)
@@ -105,11 +109,14 @@ func embedChecked(img *Gray, key Key, p Payload, o Options, mustKnow bool) (*Gra
 			return nil, false, fmt.Errorf("embed: self-check: %w", err)
 		}
 		ok := r.Payload != nil && *r.Payload == p
-		if ok && r.Score >= selfCheckStrong || len(geoms) == 1 {
+		if ok && (r.Score >= selfCheckStrong || !small) {
 			return out, ok, nil
 		}
 		if (ok && !bestOK) || (ok == bestOK && r.Score > bestScore) {
 			best, bestScore, bestOK = out, r.Score, ok
+		}
+		if !small && k == 0 {
+			geoms = base.alternatives() // the base first, as tried
 		}
 	}
 	return best, bestOK, nil
