@@ -3,8 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strings"
+
+	"github.com/medaugment/augment/dicomio"
 )
 
 // defaultWorkers is how many files the watermark commands process at once: every core, at
@@ -50,4 +54,37 @@ func forEachOrdered[R any](ctx context.Context, n, workers int, work func(ctx co
 		}
 	}
 	return first
+}
+
+// inputFiles lists the files of args, walking folders (hidden files left out). A file named on
+// the command line is always listed (one keep refuses is then reported by the command); of
+// the files found in a folder, those keep refuses (a labels.csv or a README beside the
+// images) are left out and counted. A file keep cannot read is listed, so that it is reported.
+func inputFiles(ctx context.Context, args []string, keep func(path string) (bool, error)) (files []string, left int, err error) {
+	named := make(map[string]bool, len(args))
+	for _, p := range args {
+		named[p] = true
+	}
+	err = dicomio.WalkFiles(ctx, args, func(p string) error {
+		if !named[p] {
+			if strings.HasPrefix(filepath.Base(p), ".") {
+				return nil
+			}
+			if ok, err := keep(p); err == nil && !ok {
+				left++
+				return nil
+			}
+		}
+		files = append(files, p)
+		return nil
+	})
+	return files, left, err
+}
+
+// skipReason says why a DICOM file was skipped rather than marked.
+func skipReason(labels bool) string {
+	if labels {
+		return "a segmentation or 1-bit image (labels, not intensities)"
+	}
+	return "not an image"
 }

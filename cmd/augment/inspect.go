@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -26,7 +25,7 @@ gate for a release folder of synthetic images.`,
   augment inspect --require-marked --quiet release/`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			files, notDICOM, err := dicomFiles(cmd.Context(), args)
+			files, notDICOM, err := inputFiles(cmd.Context(), args, dicomio.IsDICOMFile)
 			if err != nil {
 				return usageError("inspect: %v", err)
 			}
@@ -143,25 +142,4 @@ func nonBlank(ss ...string) []string {
 		}
 	}
 	return out
-}
-
-// dicomFiles lists the files of args, walking folders: a file named on the command line is
-// always listed (one that is not DICOM is then reported as unreadable); of the files found in a
-// folder, those that are not DICOM by their content are left out and counted.
-func dicomFiles(ctx context.Context, args []string) (files []string, notDICOM int, err error) {
-	named := make(map[string]bool, len(args))
-	for _, p := range args {
-		named[p] = true
-	}
-	err = dicomio.WalkFiles(ctx, args, func(p string) error {
-		if !named[p] {
-			if ok, err := dicomio.IsDICOMFile(p); err == nil && !ok {
-				notDICOM++
-				return nil
-			}
-		}
-		files = append(files, p)
-		return nil
-	})
-	return files, notDICOM, err
 }

@@ -94,11 +94,7 @@ code is then 2. See docs/synthetic-dicom.md.
 					}
 				case r.Skipped:
 					if !a.quiet {
-						why := "not an image"
-						if strings.Contains(r.Error, dicomio.ErrLabels.Error()) {
-							why = "a segmentation or 1-bit image (labels, not intensities)"
-						}
-						fmt.Fprintf(a.stdout, "skipped %s: %s\n", r.Input, why)
+						fmt.Fprintf(a.stdout, "skipped %s: %s\n", r.Input, skipReason(strings.Contains(r.Error, dicomio.ErrLabels.Error())))
 					}
 				default:
 					fmt.Fprintf(a.stderr, "failed  %s\n", r.Error)

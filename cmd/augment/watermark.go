@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -34,39 +33,10 @@ See docs/watermark.md.`,
 	return cmd
 }
 
-// expandFiles lists the files of args, walking folders. A file named on the command line is
-// always listed (one that is not an image is then an input error); of the files found in a
-// folder, those that are not PNG, TIFF, JPEG or DICOM (a labels.csv, a README beside the
-// images) are left out and counted in notImages.
-func expandFiles(args []string) (files []string, notImages int, err error) {
-	for _, p := range args {
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, 0, err
-		}
-		if !st.IsDir() {
-			files = append(files, p)
-			continue
-		}
-		err = filepath.WalkDir(p, func(q string, d os.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if !d.Type().IsRegular() || strings.HasPrefix(d.Name(), ".") {
-				return nil
-			}
-			if ok, err := wmfile.IsImageFile(q); err == nil && !ok {
-				notImages++
-				return nil
-			}
-			files = append(files, q) // an unreadable file is listed, so that it is reported
-			return nil
-		})
-		if err != nil {
-			return nil, 0, err
-		}
-	}
-	return files, notImages, nil
+// expandFiles lists the files of args for the watermark commands: those found in folders
+// that are not PNG, TIFF, JPEG or DICOM are left out and counted (inputFiles).
+func expandFiles(ctx context.Context, args []string) ([]string, int, error) {
+	return inputFiles(ctx, args, wmfile.IsImageFile)
 }
 
 // noteNotImages says how many files found in folders were left out as not images.
@@ -107,7 +77,7 @@ its payload is the link to its manifest row, and marking it again would replace 
 			if err != nil {
 				return err
 			}
-			files, notImages, err := expandFiles(args)
+			files, notImages, err := expandFiles(cmd.Context(), args)
 			if err != nil {
 				return usageError("watermark embed: %v", err)
 			}
@@ -157,11 +127,7 @@ its payload is the link to its manifest row, and marking it again would replace 
 						return a.printJSON(map[string]any{"input": f, "skipped": true, "error": err.Error()})
 					}
 					if !a.quiet {
-						why := "not an image"
-						if errors.Is(err, dicomio.ErrLabels) {
-							why = "a segmentation or 1-bit image (labels, not intensities)"
-						}
-						fmt.Fprintf(a.stdout, "skipped %s: %s\n", f, why)
+						fmt.Fprintf(a.stdout, "skipped %s: %s\n", f, skipReason(errors.Is(err, dicomio.ErrLabels)))
 					}
 					return nil
 				}
@@ -253,7 +219,7 @@ whose provenance record names one of the keys is read with that key alone.`,
 			if err != nil {
 				return err
 			}
-			files, notImages, err := expandFiles(args)
+			files, notImages, err := expandFiles(cmd.Context(), args)
 			if err != nil {
 				return usageError("watermark verify: %v", err)
 			}
@@ -469,7 +435,7 @@ printed. Exit code 1 when an attack broke its expectation on some image.`,
 			if err != nil {
 				return err
 			}
-			files, notImages, err := expandFiles(args)
+			files, notImages, err := expandFiles(cmd.Context(), args)
 			if err != nil {
 				return usageError("watermark attack: %v", err)
 			}
