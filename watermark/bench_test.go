@@ -74,11 +74,19 @@ func BenchmarkSpeed(b *testing.B) {
 //
 //	go test ./watermark -run '^$' -bench BenchmarkSuite -benchtime 1x
 //
-// Set AUGMENT_WM_SUITE_CXR to change the number of chest X-rays (default 20).
+// Set AUGMENT_WM_SUITE_CXR to change the number of chest X-rays (default 20), and
+// AUGMENT_WM_PSNR and AUGMENT_WM_SSIM to mark at other invisibility floors (Options).
 func BenchmarkSuite(b *testing.B) {
 	n := 20
 	if v := os.Getenv("AUGMENT_WM_SUITE_CXR"); v != "" {
 		fmt.Sscan(v, &n)
+	}
+	var opt Options
+	if v := os.Getenv("AUGMENT_WM_PSNR"); v != "" {
+		fmt.Sscan(v, &opt.PSNR)
+	}
+	if v := os.Getenv("AUGMENT_WM_SSIM"); v != "" {
+		fmt.Sscan(v, &opt.SSIM)
 	}
 	key := benchKey(b)
 	names, imgs := testImages(b, n)
@@ -87,7 +95,7 @@ func BenchmarkSuite(b *testing.B) {
 		minPSNR, minSSIM := 1e9, 1.0
 		for j, g := range imgs {
 			p := Payload{ID: 0x00C0FFEE00 + uint64(j), Version: 1}
-			m, err := Embed(g, key, p)
+			m, err := EmbedWith(g, key, p, opt)
 			if err != nil {
 				b.Fatalf("%s: %v", names[j], err)
 			}

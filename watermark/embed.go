@@ -11,9 +11,10 @@ const (
 	MaxSide = 4096
 )
 
-// ssimBudget is the mean SSIM loss the perceptual model lets the mark cause. The model
-// overestimates the loss by about two on small radiographs, so the budget aims below the
-// floor of 0.99 and the SSIM measured on the result (ssimTarget) sets the final strength.
+// ssimBudget is the mean SSIM loss the perceptual model lets the mark cause at the default
+// SSIM floor (scaled with 1 − the floor for other floors). The model overestimates the loss
+// by about two on small radiographs, so the budget aims below the floor of 0.99 and the SSIM
+// measured on the result (the floor) sets the final strength.
 const ssimBudget = 0.022
 
 // DefaultPSNR is the lowest peak signal-to-noise ratio, at the stored bit depth, that a
@@ -26,11 +27,47 @@ const psnrHeadroom = 0.15
 
 // Options tune embedding. The zero value means the defaults.
 type Options struct {
-	// PSNR is the lowest PSNR in dB of the marked image against the original (DefaultPSNR
-	// when 0). Lower is stronger and more robust; 45 dB is the invisibility floor this
-	// package is tested at. The SSIM budget may make the mark weaker still.
+	// PSNR is the lowest PSNR in dB of the marked image against the original, as displayed
+	// (DefaultPSNR when 0). Lower is stronger and more robust; 45 dB is the invisibility
+	// floor this package is tested at. The SSIM floor may make the mark weaker still.
 	PSNR float64
+	// SSIM is the lowest mean SSIM of the marked image against the original, as displayed
+	// (DefaultSSIM when 0). Lower is stronger and more robust; 0.99 is the invisibility
+	// floor this package is tested at. On smooth images this floor binds before the PSNR
+	// floor, so a stronger mark needs both lowered.
+	SSIM float64
 }
+
+// floors are the invisibility floors one embedding holds: PSNR in dB and mean SSIM, both
+// in the image's display range.
+type floors struct{ psnr, ssim float64 }
+
+// floors resolves the options' floors, defaults filled in, and checks their ranges.
+func (o Options) floors() (floors, error) {
+	f := floors{psnr: o.PSNR, ssim: o.SSIM}
+	if f.psnr == 0 {
+		f.psnr = DefaultPSNR
+	}
+	if f.ssim == 0 {
+		f.ssim = DefaultSSIM
+	}
+	if f.psnr < 20 || f.psnr > 90 {
+		return f, fmt.Errorf("PSNR %.1f dB is outside 20..90", f.psnr)
+	}
+	if f.ssim < 0.5 || f.ssim >= 1 {
+		return f, fmt.Errorf("SSIM %g is outside 0.5..1 (1 excluded)", f.ssim)
+	}
+	return f, nil
+}
+
+// Validate checks that the options' floors are in range (PSNR 20..90 dB, SSIM 0.5..1).
+func (o Options) Validate() error {
+	_, err := o.floors()
+	return err
+}
+
+// budget is the perceptual model's SSIM loss budget for the floor.
+func (f floors) budget() float64 { return ssimBudget * (1 - f.ssim) / (1 - DefaultSSIM) }
 
 // Embed returns a marked copy of img carrying p under key, at the default strength.
 func Embed(img *Gray, key Key, p Payload) (*Gray, error) {
@@ -61,12 +98,9 @@ func embedChecked(img *Gray, key Key, p Payload, o Options, mustKnow bool) (*Gra
 	if img.Width < MinSide || img.Height < MinSide || img.Width > MaxSide || img.Height > MaxSide {
 		return nil, false, fmt.Errorf("embed: image %d×%d is outside %d..%d px a side", img.Width, img.Height, MinSide, MaxSide)
 	}
-	psnr := o.PSNR
-	if psnr == 0 {
-		psnr = DefaultPSNR
-	}
-	if psnr < 20 || psnr > 90 {
-		return nil, false, fmt.Errorf("embed: PSNR %.1f dB is outside 20..90", psnr)
+	fl, err := o.floors()
+	if err != nil {
+		return nil, false, fmt.Errorf("embed: %w", err)
 	}
 	lay, err := newLayout(key)
 	if err != nil {
@@ -97,7 +131,7 @@ func embedChecked(img *Gray, key Key, p Payload, o Options, mustKnow bool) (*Gra
 	var best *Gray
 	bestScore, bestOK := -1.0, false
 	for k := 0; k < len(geoms); k++ {
-		out, err := embedAt(img, lay, bits, geoms[k], psnr)
+		out, err := embedAt(img, lay, bits, geoms[k], fl)
 		if err != nil {
 			return nil, false, err
 		}
@@ -132,7 +166,7 @@ const (
 )
 
 // embedAt marks img with the coded bits at geometry geom (cells on the short side).
-func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, psnr float64) (*Gray, error) {
+func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, fl floors) (*Gray, error) {
 	w, h := img.Width, img.Height
 	k := float64(min(w, h)) / float64(geom.workShort()) // image pixels per working sample
 	ww, wh := workSize(w, h, geom)
@@ -161,8 +195,9 @@ func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, psnr float64) (
 		mu := float64(m1[i]) - vr.lo
 		den[i] = float32(1 / (1/(2*float64(s)*float64(s)+c2) + 1/(2*mu*mu+c1)))
 	}
+	psnr, ssimFloor, budget := fl.psnr, fl.ssim, fl.budget()
 	level := peak * math.Pow(10, -(psnr+psnrHeadroom)/20) // the mark's rms at the PSNR target
-	amp := markShape(den, ssimBudget/(level*level))
+	amp := markShape(den, budget/(level*level))
 
 	signs := lay.cellValues(bits)
 	uni := renderMark(amp, ww, wh, signs)
@@ -178,7 +213,7 @@ func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, psnr float64) (
 	}
 	p2 /= float64(len(uni))
 	if p2 > 0 {
-		gain = math.Min(gain, math.Sqrt(ssimBudget/p2))
+		gain = math.Min(gain, math.Sqrt(budget/p2))
 	}
 	// The informed cells keep the uniform mark's rms, so the gain stays valid.
 	target := lay.cellTargets()
@@ -229,12 +264,12 @@ func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, psnr float64) (
 		}
 		var f float64
 		switch {
-		case gs < ssimTarget:
-			f = math.Sqrt((1-ssimTarget)/(1-gs)) * 0.995
+		case gs < ssimFloor:
+			f = math.Sqrt((1-ssimFloor)/(1-gs)) * 0.995
 		case gp < psnr:
 			f = math.Pow(10, (gp-psnr-0.1)/20)
 		default:
-			f = math.Min(math.Sqrt((1-ssimTarget)/(1-gs))*0.995, math.Pow(10, (gp-psnr-psnrHeadroom)/20))
+			f = math.Min(math.Sqrt((1-ssimFloor)/(1-gs))*0.995, math.Pow(10, (gp-psnr-psnrHeadroom)/20))
 			if f < raiseMin {
 				return out, nil
 			}
@@ -249,12 +284,12 @@ func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, psnr float64) (
 			break
 		}
 		gp, err := psnrIn(img, out, peak)
-		if err != nil || (gs >= ssimTarget && gp >= psnr) {
+		if err != nil || (gs >= ssimFloor && gp >= psnr) {
 			break
 		}
 		f := math.Pow(10, (gp-psnr-0.1)/20)
-		if gs < ssimTarget {
-			f = math.Min(f, math.Sqrt((1-ssimTarget)/(1-gs))*0.99)
+		if gs < ssimFloor {
+			f = math.Min(f, math.Sqrt((1-ssimFloor)/(1-gs))*0.99)
 		}
 		gain *= math.Min(f, 0.995)
 		out = quantiseMarked(img, final, ww, wh, k, gain)

@@ -125,7 +125,7 @@ func TestEmbedSelfCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := embedAt(img, lay, bits, geomLarge, DefaultPSNR)
+	first, err := embedAt(img, lay, bits, geomLarge, floors{DefaultPSNR, DefaultSSIM})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,9 +62,9 @@ func psnrIn(a, b *Gray, peak float64) (float64, error) {
 	return 10 * math.Log10(peak*peak/mse), nil
 }
 
-// ssimTarget is the lowest mean SSIM a marked image may have (the invisibility floor is
-// 0.99; the margin covers the estimate's sampling on large images).
-const ssimTarget = 0.9915
+// DefaultSSIM is the lowest mean SSIM, as displayed, that a marked image may have (the
+// invisibility floor is 0.99; the margin covers the estimate's sampling on large images).
+const DefaultSSIM = 0.9915
 
 // ssimExactPixels is the image size up to which ssimEstimate computes SSIM exactly;
 // ssimSampleWindows about how many windows it averages above.

@@ -166,3 +166,67 @@ func TestEmbedVerifiedRetriesLarge(t *testing.T) {
 		t.Errorf("PSNR %.2f dB as displayed", ps)
 	}
 }
+
+// TestStrength: Options' floors set how strong the mark is. Lower floors give a mark that
+// holds them (one of the two binding) and is stronger, so that a JPEG 50 round trip leaves a
+// higher score; floors out of range are refused.
+func TestStrength(t *testing.T) {
+	key := benchKey(t)
+	ct := syntheticCT(256, 256, 3)
+	cxr := syntheticCT(256, 240, 11)
+	cxr.BitDepth = 8
+	for i := range cxr.Pix {
+		cxr.Pix[i] >>= 8
+	}
+	for _, img := range []struct {
+		name string
+		g    *Gray
+	}{{"16-bit", ct}, {"8-bit", cxr}} {
+		t.Run(img.name, func(t *testing.T) {
+			prevPSNR, prevScore := math.Inf(1), 0.0
+			for _, o := range []Options{{}, {PSNR: 42, SSIM: 0.98}, {PSNR: 39, SSIM: 0.96}} {
+				fl, err := o.floors()
+				if err != nil {
+					t.Fatal(err)
+				}
+				p := Payload{ID: 77, Version: PayloadVersion}
+				m, err := EmbedWith(img.g, key, p, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ps, _ := PSNRDisplay(img.g, m)
+				ss, _ := SSIMDisplay(img.g, m)
+				if ps < fl.psnr-0.01 || ss < fl.ssim-0.0005 {
+					t.Errorf("floors %.2f dB, %.4f: got %.2f dB, %.4f", fl.psnr, fl.ssim, ps, ss)
+				}
+				if ps > fl.psnr+0.6 && ss > fl.ssim+0.003 {
+					t.Errorf("floors %.2f dB, %.4f: got %.2f dB, %.4f, neither binds", fl.psnr, fl.ssim, ps, ss)
+				}
+				if ps > prevPSNR-1.5 {
+					t.Errorf("floors %.2f dB, %.4f: PSNR %.2f dB, not stronger than the previous floors' %.2f dB", fl.psnr, fl.ssim, ps, prevPSNR)
+				}
+				j, err := JPEGRoundTrip(m, 50)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, err := Detect(j, key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Score <= prevScore {
+					t.Errorf("floors %.2f dB, %.4f: JPEG 50 leaves %.2fσ, not more than the previous floors' %.2fσ", fl.psnr, fl.ssim, r.Score, prevScore)
+				}
+				t.Logf("floors %.2f dB, %.4f: %.2f dB, SSIM %.4f; after JPEG 50 %.2fσ", fl.psnr, fl.ssim, ps, ss, r.Score)
+				prevPSNR, prevScore = ps, r.Score
+			}
+		})
+	}
+	for _, o := range []Options{{PSNR: 10}, {PSNR: 95}, {SSIM: 1}, {SSIM: 0.3}} {
+		if err := o.Validate(); err == nil {
+			t.Errorf("%+v: no error", o)
+		}
+		if _, err := EmbedWith(ct, key, Payload{ID: 1}, o); err == nil {
+			t.Errorf("EmbedWith %+v: no error", o)
+		}
+	}
+}

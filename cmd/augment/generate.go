@@ -49,6 +49,7 @@ type generateFlags struct {
 	noUpsample   bool
 	threads      int
 	preview      string
+	mark         watermark.Options
 }
 
 func (a *app) generateCommand() *cobra.Command {
@@ -65,7 +66,8 @@ Requests: --prompt (text → image), --from-reports (one image per real image of
 studies, conditioned on its report, view, sex and age), --vary (variations of a real image by
 DDIM inversion), --interpolate A,B (slerp between two images), --edit FILE --caption TEXT
 (a text diff applied to a real image). The embedded bundle is used unless --bundle is given.
-The watermark key comes from --key-file or $` + keyEnv + `.`,
+The watermark key comes from --key-file or $` + keyEnv + `; --watermark-psnr and
+--watermark-ssim set the mark's strength (docs/watermark.md, Strength).`,
 		Example: `  augment generate --key-file wm.key --out synth --prompt "PA chest radiograph, female, 60-69 years, COVID-19." --count 4
   augment generate --key-file wm.key --out synth --from-reports ../data/cxr/val --limit 20
   augment generate --key-file wm.key --out synth --vary study/CR01.dcm --count 3 --json`,
@@ -103,6 +105,7 @@ The watermark key comes from --key-file or $` + keyEnv + `.`,
 	fl.BoolVar(&f.noUpsample, "no-upsample", false, "stop at the decoder's resolution")
 	fl.IntVar(&f.threads, "threads", 0, "ONNX Runtime intra-op threads (default: all cores)")
 	fl.StringVar(&f.preview, "preview", "", "also write a PNG contact sheet of the images to this path")
+	markStrengthFlags(fl, &f.mark, "watermark-")
 	return cmd
 }
 
@@ -130,6 +133,9 @@ func (a *app) runGenerate(cmd *cobra.Command, f generateFlags) error {
 	ctx := cmd.Context()
 	if f.out == "" {
 		return usageError("generate: --out is required")
+	}
+	if err := checkStrength("generate", f.mark); err != nil {
+		return err
 	}
 	key, err := loadWatermarkKey(f.keyFile)
 	if err != nil {
@@ -176,6 +182,7 @@ func (a *app) runGenerate(cmd *cobra.Command, f generateFlags) error {
 		RunID:           f.runID,
 		Seed:            f.seed,
 		Key:             key,
+		Mark:            f.mark,
 		UIDRoot:         f.uidRoot,
 		PatientIDPrefix: f.prefix,
 		BitDepth:        f.bitDepth,

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/medaugment/augment/cmd/augment/pipeline"
 	"github.com/medaugment/augment/dicomio"
@@ -39,6 +40,24 @@ func expandFiles(ctx context.Context, args []string) ([]string, int, error) {
 	return inputFiles(ctx, args, wmfile.IsImageFile)
 }
 
+// markStrengthFlags adds the flags that set a mark's strength: the invisibility floors it is
+// held at (watermark.Options), --psnr and --ssim, or with a prefix (generate's
+// --watermark-psnr). Lower floors make a stronger, more robust and less invisible mark.
+func markStrengthFlags(fl *pflag.FlagSet, o *watermark.Options, prefix string) {
+	fl.Float64Var(&o.PSNR, prefix+"psnr", watermark.DefaultPSNR,
+		"lowest PSNR in dB of a marked image against the original, in its display range; lower is stronger and more visible (see docs/watermark.md, Strength)")
+	fl.Float64Var(&o.SSIM, prefix+"ssim", watermark.DefaultSSIM,
+		"lowest mean SSIM of a marked image against the original, in its display range; lower is stronger and more visible")
+}
+
+// checkStrength returns a usage error when the strength flags are out of range.
+func checkStrength(cmdName string, o watermark.Options) error {
+	if err := o.Validate(); err != nil {
+		return usageError("%s: %v", cmdName, err)
+	}
+	return nil
+}
+
 // noteNotImages says how many files found in folders were left out as not images.
 func (a *app) noteNotImages(n int) {
 	if n > 0 && !a.jsonOut && !a.quiet {
@@ -50,6 +69,7 @@ func (a *app) watermarkEmbedCommand() *cobra.Command {
 	var keyFile, out, runID string
 	var replace bool
 	var workers int
+	var strength watermark.Options
 	cmd := &cobra.Command{
 		Use:   "embed --key-file K IN... --out DIR",
 		Short: "Embed the watermark (PNG, TIFF, JPEG or DICOM in; PNG, TIFF or DICOM out)",
@@ -65,13 +85,21 @@ blur and brightness changes remove, gets a WARNING ("reliance" in --json). A fil
 be marked is reported and the others go on; the exit code is then 2. A file that already
 carries this key's mark with a payload that decodes (an image augment generated) is refused:
 its payload is the link to its manifest row, and marking it again would replace it
-(--replace-mark does so). DICOM files without an image (reports) are skipped.`,
+(--replace-mark does so). DICOM files without an image (reports) are skipped.
+
+--psnr and --ssim set the mark's strength: the floors it is held at, in the range a viewer
+shows the image in. The defaults (45.05 dB, 0.9915) keep it invisible; lower floors make a
+mark that survives more and may be seen (docs/watermark.md, Strength).`,
 		Example: `  augment watermark embed --key-file wm.key scans/*.png --out marked/
-  AUGMENT_WATERMARK_KEY=... augment watermark embed --json --run-id batch-7 ct/ --out marked/`,
+  AUGMENT_WATERMARK_KEY=... augment watermark embed --json --run-id batch-7 ct/ --out marked/
+  augment watermark embed --key-file wm.key --psnr 42 --ssim 0.98 thumbnails/ --out marked/`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
 				return usageError("watermark embed: --out DIR is required")
+			}
+			if err := checkStrength("watermark embed", strength); err != nil {
+				return err
 			}
 			key, err := loadWatermarkKey(keyFile)
 			if err != nil {
@@ -99,12 +127,13 @@ its payload is the link to its manifest row, and marking it again would replace 
 				var check pipeline.MarkCheck
 				o := wmfile.EmbedOptions{
 					OutDir:  out,
+					Mark:    strength,
 					Item:    i,
 					Outputs: outputs,
 					Replace: replace,
 					Payload: watermark.Payload{ID: pipeline.PayloadID(runID, i), Version: watermark.PayloadVersion},
 					DICOM: dicomio.MarkOptions{Tool: "augment watermark embed", Synthetic: dicomio.SyntheticOptions{
-						RunID: runID, SoftwareVersion: version, Watermark: pipeline.CheckedWatermarkHook(key, &check),
+						RunID: runID, SoftwareVersion: version, Watermark: pipeline.CheckedWatermarkHook(key, strength, &check),
 					}},
 				}
 				e, err := wmfile.EmbedFile(ctx, files[i], key, o)
@@ -175,6 +204,7 @@ its payload is the link to its manifest row, and marking it again would replace 
 	cmd.Flags().StringVar(&runID, "run-id", "", "run id from which the payload ids are derived (default: embed-DIGEST, from the key id and the inputs' contents)")
 	cmd.Flags().BoolVar(&replace, "replace-mark", false, "mark files that already carry this key's mark, replacing their payload")
 	cmd.Flags().IntVar(&workers, "workers", defaultWorkers(), "files marked at once (output and payload ids do not depend on it)")
+	markStrengthFlags(cmd.Flags(), &strength, "")
 	return cmd
 }
 
@@ -412,24 +442,30 @@ func verdictLine(v wmfile.Verdict) string {
 func (a *app) watermarkAttackCommand() *cobra.Command {
 	var keyFile, out, runID string
 	var workers int
+	var strength watermark.Options
 	cmd := &cobra.Command{
 		Use:   "attack --key-file K FILE... --out DIR",
 		Short: "Run the robustness suite on your own images and print the table",
 		Long: `attack applies the robustness suite to each file and detects the mark in every result:
 JPEG 90/75/50, rescale ×0.5/×2/×0.25, a resize to 224×224 whatever the aspect (a training
 pipeline's input), letterboxing to a square, crops keeping 75 % and 50 % of the area, a
-crop keeping 80 % resized to 224×224,
-Gaussian noise 2 %, blur σ=1 px, brightness and contrast ±20 %, a window/level 8-bit
-export, a histogram equalisation to 8 bits, rotations and flips. A file that carries no
-decodable mark is marked first (payload from --run-id). The attacked images are written to
---out as PNG with table.json and table.md; the table is
-printed. Exit code 1 when an attack broke its expectation on some image.`,
+crop keeping 80 % resized to 224×224, Gaussian noise 2 %, blur σ=1 px, brightness and
+contrast ±20 %, a window/level 8-bit export, a histogram equalisation to 8 bits, rotations
+and flips. A file that carries no decodable mark is marked first: payload from --run-id,
+strength from --psnr and --ssim, so that a stronger mark can be tried on your images
+before it is used. The attacked images are written to --out as PNG with table.json and
+table.md; the table is printed. Exit code 1 when an attack broke its expectation on some
+image.`,
 		Example: `  augment watermark attack --key-file wm.key marked/*.png --out attacked/
-  augment watermark attack --json --key-file wm.key ct/ --out attacked/ > table.json`,
+  augment watermark attack --json --key-file wm.key ct/ --out attacked/ > table.json
+  augment watermark attack --key-file wm.key --psnr 42 --ssim 0.98 scans/ --out attacked-42dB/`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
 				return usageError("watermark attack: --out DIR is required")
+			}
+			if err := checkStrength("watermark attack", strength); err != nil {
+				return err
 			}
 			key, err := loadWatermarkKey(keyFile)
 			if err != nil {
@@ -451,7 +487,7 @@ printed. Exit code 1 when an attack broke its expectation on some image.`,
 			work := func(ctx context.Context, i int) ([]watermark.AttackOutcome, error) {
 				defer taken.Settle(i)
 				f := files[i]
-				rep, err := wmfile.PrepareAttack(f, key, watermark.Payload{ID: pipeline.PayloadID(runID, i), Version: watermark.PayloadVersion})
+				rep, err := wmfile.PrepareAttack(f, key, watermark.Payload{ID: pipeline.PayloadID(runID, i), Version: watermark.PayloadVersion}, strength)
 				if err != nil {
 					return nil, fileError{err}
 				}
@@ -530,5 +566,6 @@ printed. Exit code 1 when an attack broke its expectation on some image.`,
 	cmd.Flags().StringVar(&out, "out", "", "output folder for attacked images and the table")
 	cmd.Flags().StringVar(&runID, "run-id", "watermark-attack", "run id for the payload of files that carry no mark yet")
 	cmd.Flags().IntVar(&workers, "workers", defaultWorkers(), "files attacked at once")
+	markStrengthFlags(cmd.Flags(), &strength, "")
 	return cmd
 }

@@ -339,3 +339,44 @@ func TestWeakWarning(t *testing.T) {
 		t.Errorf("weak-mark warning: %q / %q", weakWarning(true), weakWarning(false))
 	}
 }
+
+// TestWatermarkStrengthFlags: --psnr and --ssim set the strength embed marks at (a stronger
+// mark, both floors held), and floors out of range are usage errors for every command that
+// marks.
+func TestWatermarkStrengthFlags(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := writeTestKey(t, dir)
+	in := filepath.Join(dir, "scan.png")
+	orig := testScan(256, 256)
+	if err := wmfile.Write(in, orig, wmfile.PNG); err != nil {
+		t.Fatal(err)
+	}
+	psnrOf := func(out string, flags ...string) (float64, float64) {
+		t.Helper()
+		args := append([]string{"watermark", "embed", "--key-file", keyFile, "--run-id", "strength", in, "--out", out}, flags...)
+		if code, _, stderr := execAugment(t, args...); code != ExitOK {
+			t.Fatalf("embed %v: exit %d: %s", flags, code, stderr)
+		}
+		f, err := wmfile.Read(filepath.Join(out, "scan.png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, _ := watermark.PSNRDisplay(orig, f.Image)
+		ss, _ := watermark.SSIMDisplay(orig, f.Image)
+		return ps, ss
+	}
+	defPSNR, _ := psnrOf(filepath.Join(dir, "default"))
+	strongPSNR, strongSSIM := psnrOf(filepath.Join(dir, "strong"), "--psnr", "40", "--ssim", "0.97")
+	if strongPSNR < 40-0.01 || strongSSIM < 0.97-0.0005 || strongPSNR > defPSNR-2 {
+		t.Errorf("--psnr 40 --ssim 0.97: %.2f dB, SSIM %.4f; default %.2f dB", strongPSNR, strongSSIM, defPSNR)
+	}
+	for _, args := range [][]string{
+		{"watermark", "embed", "--key-file", keyFile, "--psnr", "10", in, "--out", filepath.Join(dir, "x")},
+		{"watermark", "attack", "--key-file", keyFile, "--ssim", "1", in, "--out", filepath.Join(dir, "y")},
+		{"generate", "--key-file", keyFile, "--watermark-ssim", "0.2", "--prompt", "PA chest radiograph.", "--out", filepath.Join(dir, "z")},
+	} {
+		if code, _, stderr := execAugment(t, args...); code != ExitUsage || !strings.Contains(stderr, "outside") {
+			t.Errorf("%v: exit %d, want 2 naming the range: %s", args[:2], code, stderr)
+		}
+	}
+}

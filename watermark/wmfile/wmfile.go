@@ -278,6 +278,9 @@ func FrameGray(img *dicomio.Image, i int) (*watermark.Gray, error) {
 type EmbedOptions struct {
 	// OutDir receives the marked files.
 	OutDir string
+	// Mark sets the mark's strength (its invisibility floors) for PNG, TIFF and JPEG inputs;
+	// for DICOM the watermark hook holds them (pipeline.CheckedWatermarkHook).
+	Mark watermark.Options
 	// Payload is embedded in PNG, TIFF and JPEG inputs.
 	Payload watermark.Payload
 	// DICOM marks DICOM inputs (its OutDir is set from OutDir): its Synthetic.Watermark hook
@@ -371,7 +374,7 @@ func EmbedFile(ctx context.Context, path string, key watermark.Key, o EmbedOptio
 	if err := notMarked(path, f.Image, key, o.Replace); err != nil {
 		return e, err
 	}
-	m, verified, err := watermark.EmbedVerified(f.Image, key, o.Payload, watermark.Options{})
+	m, verified, err := watermark.EmbedVerified(f.Image, key, o.Payload, o.Mark)
 	if err != nil {
 		return e, fmt.Errorf("embed %s: %w", path, err)
 	}
@@ -553,8 +556,8 @@ type AttackInput struct {
 }
 
 // PrepareAttack reads path and returns its marked pixels and payload: the file's own mark
-// when it decodes, else a fresh mark with payload p.
-func PrepareAttack(path string, key watermark.Key, p watermark.Payload) (AttackInput, error) {
+// when it decodes, else a fresh mark with payload p at the strength opt sets.
+func PrepareAttack(path string, key watermark.Key, p watermark.Payload, opt watermark.Options) (AttackInput, error) {
 	f, err := Read(path)
 	if err != nil {
 		return AttackInput{}, err
@@ -562,7 +565,7 @@ func PrepareAttack(path string, key watermark.Key, p watermark.Payload) (AttackI
 	if r, err := watermark.Detect(f.Image, key); err == nil && r.Payload != nil {
 		return AttackInput{Marked: f.Image, Payload: *r.Payload}, nil
 	}
-	m, err := watermark.Embed(f.Image, key, p)
+	m, err := watermark.EmbedWith(f.Image, key, p, opt)
 	if err != nil {
 		return AttackInput{}, fmt.Errorf("attack %s: %w", path, err)
 	}

@@ -43,7 +43,7 @@ func storeFrame(im *dicomio.Image, i int, g *watermark.Gray) {
 // PayloadID(runID, item) in the stored values about to be written and reports the payload
 // and key ids for the provenance record. augment generate and augment mark both use it.
 func WatermarkHook(key watermark.Key) dicomio.WatermarkFunc {
-	return watermarkStep(key, nil)
+	return watermarkStep(key, watermark.Options{}, nil)
 }
 
 // MarkCheck is what the watermark step found out about the mark it embedded (in every frame).
@@ -58,8 +58,8 @@ type MarkCheck struct {
 
 // CheckedWatermarkHook is WatermarkHook that also reports in check whether the payload reads
 // back and whether the mark is fragile, measured on the stored values themselves.
-func CheckedWatermarkHook(key watermark.Key, check *MarkCheck) dicomio.WatermarkFunc {
-	return watermarkStep(key, check)
+func CheckedWatermarkHook(key watermark.Key, opt watermark.Options, check *MarkCheck) dicomio.WatermarkFunc {
+	return watermarkStep(key, opt, check)
 }
 
 // frameError names the frame that could not be marked when the instance has several.
@@ -73,7 +73,7 @@ func frameError(frames, i int, err error) error {
 // watermarkStep is WatermarkHook that, when check is not nil, also reports there whether
 // the detector reads the payload back from the marked values and whether the mark is
 // fragile.
-func watermarkStep(key watermark.Key, check *MarkCheck) dicomio.WatermarkFunc {
+func watermarkStep(key watermark.Key, opt watermark.Options, check *MarkCheck) dicomio.WatermarkFunc {
 	return func(stored *dicomio.Image, runID string, item int) (string, string, error) {
 		payload := watermark.Payload{ID: PayloadID(runID, item), Version: watermark.PayloadVersion}
 		// Every frame of a multi-frame instance (a cine loop, an enhanced CT) carries the
@@ -89,7 +89,7 @@ func watermarkStep(key watermark.Key, check *MarkCheck) dicomio.WatermarkFunc {
 			var marked *watermark.Gray
 			if check != nil {
 				var ok bool
-				marked, ok, err = watermark.EmbedVerified(g, key, payload, watermark.Options{})
+				marked, ok, err = watermark.EmbedVerified(g, key, payload, opt)
 				if err == nil {
 					var rel watermark.Reliance
 					if rel, err = watermark.MarkReliance(g, marked, key); err == nil {
@@ -99,7 +99,7 @@ func watermarkStep(key watermark.Key, check *MarkCheck) dicomio.WatermarkFunc {
 					}
 				}
 			} else {
-				marked, err = watermark.Embed(g, key, payload)
+				marked, err = watermark.EmbedWith(g, key, payload, opt)
 			}
 			if err != nil {
 				return "", "", frameError(stored.Frames, i, err)

@@ -61,6 +61,8 @@ type Config struct {
 	Seed  uint64
 	// Key is the watermark key; every synthetic image is marked with it.
 	Key watermark.Key
+	// Mark sets the watermark's strength (its invisibility floors; zero: the defaults).
+	Mark watermark.Options
 	// Writer options: UID root, synthetic patient prefix, bit depth.
 	UIDRoot, PatientIDPrefix string
 	BitDepth                 int
@@ -483,7 +485,7 @@ func writeOne(ctx context.Context, cfg Config, idx int, img unclip.Tensor, rec d
 		BitDepth:        cfg.BitDepth,
 		Created:         cfg.Created,
 		SoftwareVersion: cfg.SoftwareVersion,
-		Watermark:       watermarkStep(cfg.Key, &check),
+		Watermark:       watermarkStep(cfg.Key, cfg.Mark, &check),
 	})
 	if err != nil {
 		return nil, check, fmt.Errorf("write %s: %w", path, err)

@@ -418,7 +418,7 @@ func TestWatermarkEveryFrame(t *testing.T) {
 	}
 	key := testKey(t)
 	var check MarkCheck
-	payload, keyID, err := watermarkStep(key, &check)(im, "frames", 3)
+	payload, keyID, err := watermarkStep(key, watermark.Options{}, &check)(im, "frames", 3)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/medaugment/augment/watermark"
 )
 
 // The run id is what a run's UIDs, synthetic Patient IDs, file names and watermark payload ids
@@ -17,7 +19,7 @@ import (
 // of the same command still writes the same files and any other run writes others.
 
 // DefaultRunID names a generation run "run-SEED-DIGEST", DIGEST being 8 hex digits of a
-// SHA-256 over the bundle, the key id, the writer and sampling settings, and the requests, each
+// SHA-256 over the bundle, the key id, the writer, sampling and watermark strength settings, and the requests, each
 // source image by its content (its size and first MiB: a file changed in place changes the
 // run, a copy elsewhere does not).
 func DefaultRunID(cfg Config, reqs []Request) (string, error) {
@@ -37,6 +39,15 @@ func DefaultRunID(cfg Config, reqs []Request) (string, error) {
 			rs[i].SourceSHA256 = append(rs[i].SourceSHA256, sum)
 		}
 	}
+	// The mark's strength changes the pixels; at the defaults it is left out, so that runs
+	// made before it could be set keep their ids.
+	markPSNR, markSSIM := cfg.Mark.PSNR, cfg.Mark.SSIM
+	if markPSNR == watermark.DefaultPSNR {
+		markPSNR = 0
+	}
+	if markSSIM == watermark.DefaultSSIM {
+		markSSIM = 0
+	}
 	doc, err := json.Marshal(struct {
 		Bundle, KeyID, UIDRoot, PatientIDPrefix  string
 		Seed                                     uint64
@@ -45,9 +56,11 @@ func DefaultRunID(cfg Config, reqs []Request) (string, error) {
 		DecoderGuidance, Eta                     float64
 		ARPrior, NoUpsample                      bool
 		Requests                                 []request
+		MarkPSNR                                 float64 `json:",omitempty"`
+		MarkSSIM                                 float64 `json:",omitempty"`
 	}{cfg.BundleSHA256, cfg.Key.ID(), cfg.UIDRoot, cfg.PatientIDPrefix, cfg.Seed, cfg.BitDepth,
 		cfg.PriorSteps, cfg.DecoderSteps, cfg.UpsamplerSteps, cfg.DecoderGuidance, cfg.Eta,
-		cfg.UseARPrior, cfg.NoUpsample, rs})
+		cfg.UseARPrior, cfg.NoUpsample, rs, markPSNR, markSSIM})
 	if err != nil {
 		return "", fmt.Errorf("run id: %w", err)
 	}

@@ -50,6 +50,13 @@ func TestDefaultRunID(t *testing.T) {
 	if got := id(cfg2, reqs2); got != want {
 		t.Errorf("the same source elsewhere: %s, want %s", got, want)
 	}
+	// The default strength, spelled out (the flags' defaults), is the run made before it
+	// could be set.
+	cfg3, reqs3 := base()
+	cfg3.Mark = watermark.Options{PSNR: watermark.DefaultPSNR, SSIM: watermark.DefaultSSIM}
+	if got := id(cfg3, reqs3); got != want {
+		t.Errorf("the default strength spelled out: %s, want %s", got, want)
+	}
 	for name, change := range map[string]func(*Config, []Request){
 		"prompt":       func(_ *Config, r []Request) { r[0].Caption = "lateral chest radiograph, male, 30-39 years." },
 		"count":        func(_ *Config, r []Request) { r[0].Count = 3 },
@@ -59,6 +66,8 @@ func TestDefaultRunID(t *testing.T) {
 		"bit depth":    func(c *Config, _ []Request) { c.BitDepth = 8 },
 		"steps":        func(c *Config, _ []Request) { c.DecoderSteps = 10 },
 		"demographics": func(_ *Config, r []Request) { r[0].Demographics.Sex = "F" },
+		"mark psnr":    func(c *Config, _ []Request) { c.Mark.PSNR = 40 },
+		"mark ssim":    func(c *Config, _ []Request) { c.Mark.SSIM = 0.97 },
 	} {
 		c, r := base()
 		change(&c, r)
