@@ -49,6 +49,10 @@ type GenerationRecord struct {
 	// Watermark identifies the provenance watermark embedded in the pixels, if any.
 	WatermarkPayloadID string `json:"watermark_payload_id,omitempty"`
 	WatermarkKeyID     string `json:"watermark_key_id,omitempty"`
+	// WatermarkPSNRFloor and WatermarkSSIMFloor are the invisibility floors the mark was held
+	// at (PSNR in dB and SSIM, in the image's display range), which set its strength.
+	WatermarkPSNRFloor float64 `json:"watermark_psnr_floor,omitempty"`
+	WatermarkSSIMFloor float64 `json:"watermark_ssim_floor,omitempty"`
 	// Tool names the program that made a re-marked image, when known.
 	Tool string `json:"tool,omitempty"`
 }
@@ -100,11 +104,18 @@ const (
 )
 
 // WatermarkFunc embeds a provenance watermark in the stored values of a synthetic image (in
-// place, keeping every value within BitsStored) and returns the payload and key ids recorded in
-// the generation record. The writer calls it after quantisation, so the watermark is in exactly
-// the values written. runID and item are the options' RunID and Item, from which the hook
-// derives a payload id that points back at the run's record of the image.
-type WatermarkFunc func(stored *Image, runID string, item int) (payloadID, keyID string, err error)
+// place, keeping every value within BitsStored) and returns what the generation record says
+// of it. The writer calls it after quantisation, so the watermark is in exactly the values
+// written. runID and item are the options' RunID and Item, from which the hook derives a
+// payload id that points back at the run's record of the image.
+type WatermarkFunc func(stored *Image, runID string, item int) (WatermarkRecord, error)
+
+// WatermarkRecord is what a WatermarkFunc embedded, as the generation record keeps it.
+type WatermarkRecord struct {
+	PayloadID, KeyID string
+	// PSNRFloor and SSIMFloor are the floors the mark was held at (0: not said).
+	PSNRFloor, SSIMFloor float64
+}
 
 // SyntheticImage is one synthetic image to write.
 type SyntheticImage struct {
@@ -256,11 +267,12 @@ func EncodeSynthetic(img SyntheticImage, opts SyntheticOptions) (*SyntheticResul
 		return nil, nil, fmt.Errorf("generation record has no mode")
 	}
 	if o.Watermark != nil {
-		payload, key, err := o.Watermark(stored, o.RunID, o.Item)
+		wm, err := o.Watermark(stored, o.RunID, o.Item)
 		if err != nil {
 			return nil, nil, fmt.Errorf("watermark: %w", err)
 		}
-		rec.WatermarkPayloadID, rec.WatermarkKeyID = payload, key
+		rec.WatermarkPayloadID, rec.WatermarkKeyID = wm.PayloadID, wm.KeyID
+		rec.WatermarkPSNRFloor, rec.WatermarkSSIMFloor = wm.PSNRFloor, wm.SSIMFloor
 	}
 	pixelBytes, err := synthStoredBytes(stored)
 	if err != nil {

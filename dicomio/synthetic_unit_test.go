@@ -286,7 +286,7 @@ func TestWriteSyntheticCancelled(t *testing.T) {
 
 func TestSyntheticWatermarkHook(t *testing.T) {
 	var seen *Image
-	mark := func(stored *Image, run string, item int) (string, string, error) {
+	mark := func(stored *Image, run string, item int) (WatermarkRecord, error) {
 		if run != "wm-run" || item != 3 {
 			t.Errorf("hook got run %q item %d, want wm-run 3", run, item)
 		}
@@ -294,14 +294,15 @@ func TestSyntheticWatermarkHook(t *testing.T) {
 		for i := range stored.U16 {
 			stored.U16[i] |= 1 // a stand-in embedding: set every least significant bit
 		}
-		return "payload-42", "key-7", nil
+		return WatermarkRecord{PayloadID: "payload-42", KeyID: "key-7", PSNRFloor: 42, SSIMFloor: 0.98}, nil
 	}
 	img := SyntheticImage{Pixels: gradientFrame(8, 8, 1, 1), Record: GenerationRecord{Mode: ModeText}}
 	res, data, err := EncodeSynthetic(img, SyntheticOptions{BitDepth: 12, RunID: "wm-run", Item: 3, Watermark: mark})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if seen == nil || res.Provenance.Generation.WatermarkPayloadID != "payload-42" || res.Provenance.Generation.WatermarkKeyID != "key-7" {
+	if gen := res.Provenance.Generation; seen == nil || gen.WatermarkPayloadID != "payload-42" || gen.WatermarkKeyID != "key-7" ||
+		gen.WatermarkPSNRFloor != 42 || gen.WatermarkSSIMFloor != 0.98 {
 		t.Fatalf("watermark ids not recorded: %+v", res.Provenance.Generation)
 	}
 	_, back, err := ReadBytes(data, "mem.dcm", ReadOptions{}, true)
@@ -313,7 +314,7 @@ func TestSyntheticWatermarkHook(t *testing.T) {
 			t.Fatalf("pixel %d = %d: the watermarked values were not written", i, v)
 		}
 	}
-	failing := func(*Image, string, int) (string, string, error) { return "", "", os.ErrInvalid }
+	failing := func(*Image, string, int) (WatermarkRecord, error) { return WatermarkRecord{}, os.ErrInvalid }
 	if _, _, err := EncodeSynthetic(img, SyntheticOptions{Watermark: failing}); err == nil {
 		t.Error("a failing watermark did not stop the write")
 	}

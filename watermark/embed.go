@@ -44,13 +44,8 @@ type floors struct{ psnr, ssim float64 }
 
 // floors resolves the options' floors, defaults filled in, and checks their ranges.
 func (o Options) floors() (floors, error) {
+	o = o.WithDefaults()
 	f := floors{psnr: o.PSNR, ssim: o.SSIM}
-	if f.psnr == 0 {
-		f.psnr = DefaultPSNR
-	}
-	if f.ssim == 0 {
-		f.ssim = DefaultSSIM
-	}
 	if f.psnr < 20 || f.psnr > 90 {
 		return f, fmt.Errorf("PSNR %.1f dB is outside 20..90", f.psnr)
 	}
@@ -58,6 +53,18 @@ func (o Options) floors() (floors, error) {
 		return f, fmt.Errorf("SSIM %g is outside 0.5..1 (1 excluded)", f.ssim)
 	}
 	return f, nil
+}
+
+// WithDefaults returns o with the default floors where it sets none: the floors a mark made
+// with o is held at.
+func (o Options) WithDefaults() Options {
+	if o.PSNR == 0 {
+		o.PSNR = DefaultPSNR
+	}
+	if o.SSIM == 0 {
+		o.SSIM = DefaultSSIM
+	}
+	return o
 }
 
 // Validate checks that the options' floors are in range (PSNR 20..90 dB, SSIM 0.5..1).

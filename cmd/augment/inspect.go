@@ -124,7 +124,11 @@ func printProvenance(w io.Writer, p *dicomio.Provenance) {
 				g.Seed, g.PriorKind, g.PriorGuidance, g.PriorSteps, g.DecoderGuidance, g.DecoderSteps, g.UpsamplerSteps, g.Theta, g.Eta))
 		}
 		if g.WatermarkPayloadID != "" || g.WatermarkKeyID != "" {
-			row("watermark", fmt.Sprintf("payload %s, key %s", g.WatermarkPayloadID, g.WatermarkKeyID))
+			wm := fmt.Sprintf("payload %s, key %s", g.WatermarkPayloadID, g.WatermarkKeyID)
+			if g.WatermarkPSNRFloor > 0 {
+				wm += fmt.Sprintf(", held at PSNR ≥ %.2f dB and SSIM ≥ %.4f", g.WatermarkPSNRFloor, g.WatermarkSSIMFloor)
+			}
+			row("watermark", wm)
 		}
 		row("conditioned", strings.TrimSpace(r.Sex+" "+r.Age))
 		row("written", fmt.Sprintf("%s by %s, run %s item %d, %d bits, dates %s", r.IOD, r.Software, r.RunID, r.Item, r.BitsStored, r.DatePolicy))

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/medaugment/augment/dicomio"
 	"github.com/medaugment/augment/watermark"
 	"github.com/medaugment/augment/watermark/wmfile"
 )
@@ -377,6 +379,40 @@ func TestWatermarkStrengthFlags(t *testing.T) {
 	} {
 		if code, _, stderr := execAugment(t, args...); code != ExitUsage || !strings.Contains(stderr, "outside") {
 			t.Errorf("%v: exit %d, want 2 naming the range: %s", args[:2], code, stderr)
+		}
+	}
+}
+
+// TestWatermarkStrengthRecorded: a DICOM output's provenance record says the floors its mark
+// was held at, the defaults included.
+func TestWatermarkStrengthRecorded(t *testing.T) {
+	needSharedData(t)
+	dir := t.TempDir()
+	keyFile := writeTestKey(t, dir)
+	mr := filepath.Join(sharedDataDir, "dicom/dcm_qa_ts/In/1.dcm")
+	for _, tc := range []struct {
+		flags      []string
+		psnr, ssim float64
+	}{
+		{nil, watermark.DefaultPSNR, watermark.DefaultSSIM},
+		{[]string{"--psnr", "42", "--ssim", "0.98"}, 42, 0.98},
+	} {
+		out := filepath.Join(dir, fmt.Sprint(tc.psnr))
+		args := append([]string{"watermark", "embed", "--json", "--key-file", keyFile, mr, "--out", out}, tc.flags...)
+		code, stdout, stderr := execAugment(t, args...)
+		if code != ExitOK {
+			t.Fatalf("embed %v: exit %d: %s", tc.flags, code, stderr)
+		}
+		var e wmfile.Embedded
+		if err := json.Unmarshal([]byte(stdout), &e); err != nil {
+			t.Fatal(err)
+		}
+		p, err := dicomio.InspectProvenance(e.Output)
+		if err != nil || p.Record == nil {
+			t.Fatalf("%s: provenance %+v: %v", e.Output, p, err)
+		}
+		if g := p.Record.Generation; g.WatermarkPSNRFloor != tc.psnr || g.WatermarkSSIMFloor != tc.ssim {
+			t.Errorf("%v: record says %.2f dB, %.4f; want %.2f dB, %.4f", tc.flags, g.WatermarkPSNRFloor, g.WatermarkSSIMFloor, tc.psnr, tc.ssim)
 		}
 	}
 }

@@ -74,7 +74,7 @@ func frameError(frames, i int, err error) error {
 // the detector reads the payload back from the marked values and whether the mark is
 // fragile.
 func watermarkStep(key watermark.Key, opt watermark.Options, check *MarkCheck) dicomio.WatermarkFunc {
-	return func(stored *dicomio.Image, runID string, item int) (string, string, error) {
+	return func(stored *dicomio.Image, runID string, item int) (dicomio.WatermarkRecord, error) {
 		payload := watermark.Payload{ID: PayloadID(runID, item), Version: watermark.PayloadVersion}
 		// Every frame of a multi-frame instance (a cine loop, an enhanced CT) carries the
 		// instance's payload, so that any frame exported alone still says where it came from.
@@ -84,7 +84,7 @@ func watermarkStep(key watermark.Key, opt watermark.Options, check *MarkCheck) d
 		for i := 0; i < max(1, stored.Frames); i++ {
 			g, err := frameGray(stored, i)
 			if err != nil {
-				return "", "", frameError(stored.Frames, i, err)
+				return dicomio.WatermarkRecord{}, frameError(stored.Frames, i, err)
 			}
 			var marked *watermark.Gray
 			if check != nil {
@@ -102,10 +102,11 @@ func watermarkStep(key watermark.Key, opt watermark.Options, check *MarkCheck) d
 				marked, err = watermark.EmbedWith(g, key, payload, opt)
 			}
 			if err != nil {
-				return "", "", frameError(stored.Frames, i, err)
+				return dicomio.WatermarkRecord{}, frameError(stored.Frames, i, err)
 			}
 			storeFrame(stored, i, marked)
 		}
-		return payload.String(), key.ID(), nil
+		fl := opt.WithDefaults()
+		return dicomio.WatermarkRecord{PayloadID: payload.String(), KeyID: key.ID(), PSNRFloor: fl.PSNR, SSIMFloor: fl.SSIM}, nil
 	}
 }

@@ -418,13 +418,16 @@ func TestWatermarkEveryFrame(t *testing.T) {
 	}
 	key := testKey(t)
 	var check MarkCheck
-	payload, keyID, err := watermarkStep(key, watermark.Options{}, &check)(im, "frames", 3)
+	rec, err := watermarkStep(key, watermark.Options{}, &check)(im, "frames", 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := watermark.Payload{ID: PayloadID("frames", 3), Version: watermark.PayloadVersion}
-	if payload != want.String() || keyID != key.ID() || !check.Verified {
-		t.Fatalf("payload %s key %s verified %v, want %s %s true", payload, keyID, check.Verified, want, key.ID())
+	if rec.PayloadID != want.String() || rec.KeyID != key.ID() || !check.Verified {
+		t.Fatalf("payload %s key %s verified %v, want %s %s true", rec.PayloadID, rec.KeyID, check.Verified, want, key.ID())
+	}
+	if rec.PSNRFloor != watermark.DefaultPSNR || rec.SSIMFloor != watermark.DefaultSSIM {
+		t.Errorf("floors recorded %.2f dB, %.4f, want the defaults", rec.PSNRFloor, rec.SSIMFloor)
 	}
 	for f := 0; f < 2; f++ {
 		g, err := wmfile.FrameGray(im, f)
