@@ -2,13 +2,15 @@ package main
 
 import (
 	"fmt"
-	"github.com/medaugment/augment/cmd/augment/pipeline"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/medaugment/augment/dicomio"
 	"github.com/spf13/cobra"
+
+	"github.com/medaugment/augment/cmd/augment/pipeline"
+	"github.com/medaugment/augment/dicomio"
+	"github.com/medaugment/augment/watermark"
 )
 
 // markDateShiftKeyEnv names the environment variable holding the secret date-shift key.
@@ -17,6 +19,7 @@ const markDateShiftKeyEnv = "AUGMENT_DATE_SHIFT_KEY"
 func (a *app) markCommand() *cobra.Command {
 	var (
 		out, runID, root, prefix, dates, iod, tool, created, keyFile string
+		strength                                                     watermark.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "mark FILE|DIR... --out DIR",
@@ -38,6 +41,9 @@ code is then 2. See docs/synthetic-dicom.md.
 			if out == "" {
 				return usageError("mark: --out DIR is required")
 			}
+			if err := checkStrength("mark", strength); err != nil {
+				return err
+			}
 			opts := dicomio.MarkOptions{OutDir: out, Tool: tool, Synthetic: dicomio.SyntheticOptions{
 				UIDRoot: root, RunID: runID, PatientIDPrefix: prefix, DatePolicy: dicomio.DatePolicy(dates),
 				DateShiftKey: os.Getenv(markDateShiftKeyEnv), IOD: dicomio.IODChoice(iod), SoftwareVersion: version,
@@ -48,7 +54,7 @@ code is then 2. See docs/synthetic-dicom.md.
 				if err != nil {
 					return err
 				}
-				opts.Synthetic.Watermark, keyID = pipeline.WatermarkHook(key), key.ID()
+				opts.Synthetic.Watermark, keyID = pipeline.WatermarkHook(key, strength), key.ID()
 			}
 			if created != "" {
 				t, err := time.Parse(time.RFC3339, created)
@@ -122,6 +128,7 @@ code is then 2. See docs/synthetic-dicom.md.
 	f.StringVar(&iod, "iod", string(dicomio.IODAuto), "output IOD: auto (keep CR/CT/MR where possible) or secondary-capture")
 	f.StringVar(&tool, "tool", "", "name and version of the program that generated the images")
 	f.StringVar(&keyFile, "key-file", "", "watermark key file (or $"+keyEnv+"): also embed the provenance watermark; without a key the pixels are kept exactly")
+	markStrengthFlags(f, &strength, "")
 	f.StringVar(&created, "created", "", "creation time to record (RFC 3339); omitted by default so reruns are byte-identical")
 	return cmd
 }

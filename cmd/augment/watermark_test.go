@@ -376,6 +376,7 @@ func TestWatermarkStrengthFlags(t *testing.T) {
 		{"watermark", "embed", "--key-file", keyFile, "--psnr", "10", in, "--out", filepath.Join(dir, "x")},
 		{"watermark", "attack", "--key-file", keyFile, "--ssim", "1", in, "--out", filepath.Join(dir, "y")},
 		{"generate", "--key-file", keyFile, "--watermark-ssim", "0.2", "--prompt", "PA chest radiograph.", "--out", filepath.Join(dir, "z")},
+		{"mark", "--key-file", keyFile, "--psnr", "100", in, "--out", filepath.Join(dir, "m")},
 	} {
 		if code, _, stderr := execAugment(t, args...); code != ExitUsage || !strings.Contains(stderr, "outside") {
 			t.Errorf("%v: exit %d, want 2 naming the range: %s", args[:2], code, stderr)

@@ -40,10 +40,11 @@ func storeFrame(im *dicomio.Image, i int, g *watermark.Gray) {
 }
 
 // WatermarkHook is the DICOM writer's watermark step for key: it embeds the payload
-// PayloadID(runID, item) in the stored values about to be written and reports the payload
-// and key ids for the provenance record. augment generate and augment mark both use it.
-func WatermarkHook(key watermark.Key) dicomio.WatermarkFunc {
-	return watermarkStep(key, watermark.Options{}, nil)
+// PayloadID(runID, item) in the stored values about to be written, at the strength opt sets,
+// and reports the payload and key ids and the floors for the provenance record. augment mark
+// uses it; generate and watermark embed use CheckedWatermarkHook.
+func WatermarkHook(key watermark.Key, opt watermark.Options) dicomio.WatermarkFunc {
+	return watermarkStep(key, opt, nil)
 }
 
 // MarkCheck is what the watermark step found out about the mark it embedded (in every frame).
