@@ -367,6 +367,14 @@ func provenanceLine(r *manifests.GenerationRow) string {
 type attackedFile struct {
 	Input  string   `json:"input"`
 	Failed []string `json:"failed"`
+	// MarkedHere: the file carried no decodable mark and was marked at --psnr/--ssim first.
+	MarkedHere bool `json:"marked_here"`
+}
+
+// attackRun is one file's outcomes, and whether attack marked it first.
+type attackRun struct {
+	outs       []watermark.AttackOutcome
+	markedHere bool
 }
 
 // fileError is one file's failure, which the batch reports and goes on from.
@@ -484,28 +492,31 @@ image.`,
 			var runs [][]watermark.AttackOutcome
 			failed := 0
 			taken := &dicomio.OutputSet{Ordered: true}
-			work := func(ctx context.Context, i int) ([]watermark.AttackOutcome, error) {
+			work := func(ctx context.Context, i int) (attackRun, error) {
 				defer taken.Settle(i)
 				f := files[i]
 				rep, err := wmfile.PrepareAttack(f, key, watermark.Payload{ID: pipeline.PayloadID(runID, i), Version: watermark.PayloadVersion}, strength)
 				if err != nil {
-					return nil, fileError{err}
+					return attackRun{}, fileError{err}
 				}
 				outs, err := watermark.RunSuite(ctx, rep.Marked, key, rep.Payload, suite)
 				if err != nil {
-					return nil, err
+					return attackRun{}, err
 				}
 				err = wmfile.WriteAttacked(out, f, i, taken, outs)
 				for k := range outs {
 					outs[k].Image = nil // written; the table needs only the results
 				}
+				run := attackRun{outs: outs, markedHere: rep.Embedded}
 				if err != nil {
-					return outs, fileError{err}
+					return run, fileError{err}
 				}
-				return outs, nil
+				return run, nil
 			}
 			var perFile []attackedFile
-			emit := func(i int, outs []watermark.AttackOutcome, err error) error {
+			markedHere := 0
+			emit := func(i int, run attackRun, err error) error {
+				outs := run.outs
 				bar.Add(len(suite))
 				var fe fileError
 				if err != nil && !errors.As(err, &fe) {
@@ -517,7 +528,10 @@ image.`,
 				}
 				if outs != nil {
 					runs = append(runs, outs)
-					af := attackedFile{Input: files[i], Failed: []string{}}
+					af := attackedFile{Input: files[i], Failed: []string{}, MarkedHere: run.markedHere}
+					if run.markedHere {
+						markedHere++
+					}
 					for _, o := range outs {
 						if !o.Passed {
 							af.Failed = append(af.Failed, fmt.Sprintf("%s (%.1fσ)", o.Attack, o.Result.Score))
@@ -537,11 +551,21 @@ image.`,
 				return usageError("watermark attack: %v", err)
 			}
 			if a.jsonOut {
-				if err := a.printJSON(map[string]any{"key_id": key.ID(), "images": len(runs), "rows": rows, "files": perFile}); err != nil {
+				doc := map[string]any{"key_id": key.ID(), "images": len(runs), "rows": rows, "files": perFile, "marked_here": markedHere}
+				if markedHere > 0 {
+					fl := strength.WithDefaults()
+					doc["psnr_floor"], doc["ssim_floor"] = fl.PSNR, fl.SSIM
+				}
+				if err := a.printJSON(doc); err != nil {
 					return err
 				}
 			} else {
-				fmt.Fprintf(a.stdout, "%d image(s), key %s\n\n%s", len(runs), key.ID(), watermark.FormatTable(rows))
+				fmt.Fprintf(a.stdout, "%d image(s), key %s", len(runs), key.ID())
+				if markedHere > 0 {
+					fl := strength.WithDefaults()
+					fmt.Fprintf(a.stdout, "; %d carried no mark and were marked here at PSNR ≥ %.2f dB and SSIM ≥ %.4f", markedHere, fl.PSNR, fl.SSIM)
+				}
+				fmt.Fprintf(a.stdout, "\n\n%s", watermark.FormatTable(rows))
 				if !a.quiet {
 					fmt.Fprintln(a.stdout)
 					for _, af := range perFile {

@@ -372,6 +372,20 @@ func TestWatermarkStrengthFlags(t *testing.T) {
 	if strongPSNR < 40-0.01 || strongSSIM < 0.97-0.0005 || strongPSNR > defPSNR-2 {
 		t.Errorf("--psnr 40 --ssim 0.97: %.2f dB, SSIM %.4f; default %.2f dB", strongPSNR, strongSSIM, defPSNR)
 	}
+	// attack marks an unmarked file at the floors given and says so.
+	code, stdout, stderr := execAugment(t, "watermark", "attack", "--json", "--key-file", keyFile, "--psnr", "42", "--ssim", "0.98", in, "--out", filepath.Join(dir, "attacked"))
+	var table struct {
+		MarkedHere int            `json:"marked_here"`
+		PSNR       float64        `json:"psnr_floor"`
+		SSIM       float64        `json:"ssim_floor"`
+		Files      []attackedFile `json:"files"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &table); err != nil || (code != ExitOK && code != ExitCheckFailed) {
+		t.Fatalf("attack: exit %d, %v: %s", code, err, stderr)
+	}
+	if table.MarkedHere != 1 || table.PSNR != 42 || table.SSIM != 0.98 || len(table.Files) != 1 || !table.Files[0].MarkedHere {
+		t.Errorf("attack --psnr 42 --ssim 0.98 on an unmarked file: %+v", table)
+	}
 	for _, args := range [][]string{
 		{"watermark", "embed", "--key-file", keyFile, "--psnr", "10", in, "--out", filepath.Join(dir, "x")},
 		{"watermark", "attack", "--key-file", keyFile, "--ssim", "1", in, "--out", filepath.Join(dir, "y")},
