@@ -50,8 +50,13 @@ func markStrengthFlags(fl *pflag.FlagSet, o *watermark.Options, prefix string) {
 		"lowest mean SSIM of a marked image against the original, in its display range; lower is stronger and more visible")
 }
 
-// checkStrength returns a usage error when the strength flags are out of range.
+// checkStrength returns a usage error when the strength flags are out of range. The flags
+// default to the floors themselves, so a 0 is the user's (for the package, 0 means the
+// default) and is refused like any other value out of range.
 func checkStrength(cmdName string, o watermark.Options) error {
+	if o.PSNR == 0 || o.SSIM == 0 {
+		return usageError("%s: --psnr %g, --ssim %g: a floor of 0 is outside PSNR 20..90 dB and SSIM 0.5..1", cmdName, o.PSNR, o.SSIM)
+	}
 	if err := o.Validate(); err != nil {
 		return usageError("%s: %v", cmdName, err)
 	}

@@ -391,6 +391,7 @@ func TestWatermarkStrengthFlags(t *testing.T) {
 		{"watermark", "attack", "--key-file", keyFile, "--ssim", "1", in, "--out", filepath.Join(dir, "y")},
 		{"generate", "--key-file", keyFile, "--watermark-ssim", "0.2", "--prompt", "PA chest radiograph.", "--out", filepath.Join(dir, "z")},
 		{"mark", "--key-file", keyFile, "--psnr", "100", in, "--out", filepath.Join(dir, "m")},
+		{"watermark", "embed", "--key-file", keyFile, "--ssim", "0", in, "--out", filepath.Join(dir, "x")},
 	} {
 		if code, _, stderr := execAugment(t, args...); code != ExitUsage || !strings.Contains(stderr, "outside") {
 			t.Errorf("%v: exit %d, want 2 naming the range: %s", args[:2], code, stderr)
