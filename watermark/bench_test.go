@@ -81,13 +81,7 @@ func BenchmarkSuite(b *testing.B) {
 	if v := os.Getenv("AUGMENT_WM_SUITE_CXR"); v != "" {
 		fmt.Sscan(v, &n)
 	}
-	var opt Options
-	if v := os.Getenv("AUGMENT_WM_PSNR"); v != "" {
-		fmt.Sscan(v, &opt.PSNR)
-	}
-	if v := os.Getenv("AUGMENT_WM_SSIM"); v != "" {
-		fmt.Sscan(v, &opt.SSIM)
-	}
+	opt := suiteOptions()
 	key := benchKey(b)
 	names, imgs := testImages(b, n)
 	for i := 0; i < b.N; i++ {
@@ -111,6 +105,19 @@ func BenchmarkSuite(b *testing.B) {
 		fmt.Printf("%d images (%d chest X-rays, 8-bit; MR 384 px 12-bit; CT 256 and 512 px 16-bit); lowest PSNR %.2f dB, lowest SSIM %.4f as displayed (at most the bit depth's)\n%s",
 			len(imgs), len(imgs)-3, minPSNR, minSSIM, FormatTable(Summarize(runs)))
 	}
+}
+
+// suiteOptions are the floors the robustness benchmarks mark at: the defaults, or
+// AUGMENT_WM_PSNR and AUGMENT_WM_SSIM (docs/watermark.md, *Strength*).
+func suiteOptions() Options {
+	var opt Options
+	if v := os.Getenv("AUGMENT_WM_PSNR"); v != "" {
+		fmt.Sscan(v, &opt.PSNR)
+	}
+	if v := os.Getenv("AUGMENT_WM_SSIM"); v != "" {
+		fmt.Sscan(v, &opt.SSIM)
+	}
+	return opt
 }
 
 // BenchmarkTrainingResizes marks the suite's images (the chest X-ray sample, the MR and CT

@@ -49,14 +49,17 @@ func readLarge(tb testing.TB, li largeImage) *Gray {
 // attacks it failed, then the table (docs/watermark.md, *Measured*):
 //
 //	go test ./watermark -run '^$' -bench BenchmarkSuiteLarge -benchtime 1x
+//
+// AUGMENT_WM_PSNR and AUGMENT_WM_SSIM mark at other floors, as for BenchmarkSuite.
 func BenchmarkSuiteLarge(b *testing.B) {
 	key := benchKey(b)
+	opt := suiteOptions()
 	for i := 0; i < b.N; i++ {
 		var runs [][]AttackOutcome
 		for j, li := range largeImages {
 			g := readLarge(b, li)
 			p := Payload{ID: 0x00C0FFEE00 + uint64(j), Version: 1}
-			m, err := Embed(g, key, p)
+			m, err := EmbedWith(g, key, p, opt)
 			if err != nil {
 				b.Fatalf("%s: %v", li.name, err)
 			}
