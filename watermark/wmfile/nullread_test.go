@@ -17,8 +17,8 @@ import (
 // ../shared/data/dicom as augment watermark verify reads it (Read: colour as luma, every
 // transfer syntax the project decodes; an image stored in several transfer syntaxes once), in
 // all 8 orientations: none may be present or carry a payload. The watermark package's
-// false-positive test reads greyscale images with its own loader; this one reads them as the
-// command does, the colour images too (RGB and YBR secondary captures, ultrasound, JPEG-LS,
+// false-positive test reads images with its own loader, which leaves out the colour ones the
+// project's reader decodes; this one reads them as the command does, the colour images too (RGB and YBR secondary captures, ultrasound, JPEG-LS,
 // JPEG 2000): about a minute.
 func TestNoFalsePositivesAsVerifyRead(t *testing.T) {
 	root := filepath.Join("..", "..", "..", "shared", "data", "dicom")
