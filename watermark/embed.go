@@ -17,7 +17,7 @@ const (
 // measured on the result (the floor) sets the final strength.
 const ssimBudget = 0.022
 
-// DefaultPSNR is the lowest peak signal-to-noise ratio, at the stored bit depth, that a
+// DefaultPSNR is the lowest peak signal-to-noise ratio, in the image's display range, that a
 // marked image may have; the mark's strength aims psnrHeadroom dB above it, and a result
 // that still falls below it (quantisation, the closed loop) is weakened until it does not.
 const DefaultPSNR = 45.05

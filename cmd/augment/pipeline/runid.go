@@ -19,9 +19,9 @@ import (
 // of the same command still writes the same files and any other run writes others.
 
 // DefaultRunID names a generation run "run-SEED-DIGEST", DIGEST being 8 hex digits of a
-// SHA-256 over the bundle, the key id, the writer, sampling and watermark strength settings, and the requests, each
-// source image by its content (its size and first MiB: a file changed in place changes the
-// run, a copy elsewhere does not).
+// SHA-256 over the bundle, the key id, the writer, sampling and watermark strength settings,
+// and the requests, each source image by its content (its size and first MiB: a file changed
+// in place changes the run, a copy elsewhere does not).
 func DefaultRunID(cfg Config, reqs []Request) (string, error) {
 	type request struct {
 		Request
