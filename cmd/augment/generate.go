@@ -251,10 +251,10 @@ func (a *app) runGenerate(cmd *cobra.Command, f generateFlags) error {
 		fmt.Fprintf(a.stdout, "wrote %d synthetic instances (%d failed) to %s in %.1fs\nmanifest: %s%s\nbundle: %s, run id: %s, watermark key id: %s\n",
 			s.Written, s.Failed, f.out, s.Seconds, s.Manifest, earlier, s.Bundle, s.RunID, s.KeyID)
 		if s.WeakMarks > 0 {
-			fmt.Fprintf(a.stdout, "%d image(s) carry a watermark too weak to identify them by their pixels alone (watermark_verified = false in the manifest; their DICOM tags still say synthetic)\n", s.WeakMarks)
+			fmt.Fprintf(a.stdout, "%d image(s) carry a watermark too weak to identify them by their pixels alone (watermark_verified = false in the manifest; their DICOM tags still say synthetic; --watermark-psnr and --watermark-ssim make a stronger mark)\n", s.WeakMarks)
 		}
 		if s.FragileMarks > 0 {
-			fmt.Fprintf(a.stdout, "%d image(s) carry a fragile watermark: it lives in flat areas at the ends of the value range, which JPEG, blur and brightness changes remove (watermark_fragile = true in the manifest)\n", s.FragileMarks)
+			fmt.Fprintf(a.stdout, "%d image(s) carry a fragile watermark: it lives in flat areas at the ends of the value range, which JPEG, blur and brightness changes remove (watermark_fragile = true in the manifest; --watermark-psnr and --watermark-ssim make a stronger mark)\n", s.FragileMarks)
 		}
 	}
 	if res.Written == 0 {

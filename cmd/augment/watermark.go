@@ -402,14 +402,14 @@ func weakWarning(verified bool) string {
 	if verified {
 		return ""
 	}
-	return "\n  WARNING: weak mark: the payload does not read back from the marked image (its texture outweighs a mark this faint); it cannot be traced by its pixels alone"
+	return "\n  WARNING: weak mark: the payload does not read back from the marked image (its texture outweighs a mark this faint); it cannot be traced by its pixels alone (a stronger mark, lower --psnr and --ssim, may be)"
 }
 
 func relianceWarning(r *watermark.Reliance) string {
 	if r == nil || !r.Fragile {
 		return ""
 	}
-	return fmt.Sprintf("  WARNING: fragile mark: it lives mostly in the flat areas at the ends of the value range (%.0f %% of the pixels), which JPEG, blur and brightness changes remove",
+	return fmt.Sprintf("  WARNING: fragile mark: it lives mostly in the flat areas at the ends of the value range (%.0f %% of the pixels), which JPEG, blur and brightness changes remove (a stronger mark, lower --psnr and --ssim, puts more of it elsewhere)",
 		100*r.RangeEndShare)
 }
 

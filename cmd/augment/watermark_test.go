@@ -242,6 +242,7 @@ func TestRelianceWarning(t *testing.T) {
 		{"not checked", nil, ""},
 		{"sound", &watermark.Reliance{RangeEndShare: 0.41}, ""},
 		{"fragile", &watermark.Reliance{RangeEndShare: 0.73, Fragile: true}, "WARNING: fragile mark: it lives mostly in the flat areas at the ends of the value range (73 % of the pixels)"},
+		{"fragile, the remedy", &watermark.Reliance{RangeEndShare: 0.73, Fragile: true}, "lower --psnr and --ssim"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := relianceWarning(tc.r)
@@ -337,7 +338,7 @@ func TestWatermarkEmbedBatch(t *testing.T) {
 }
 
 func TestWeakWarning(t *testing.T) {
-	if weakWarning(true) != "" || !strings.Contains(weakWarning(false), "WARNING: weak mark") {
+	if weakWarning(true) != "" || !strings.Contains(weakWarning(false), "WARNING: weak mark") || !strings.Contains(weakWarning(false), "--psnr") {
 		t.Errorf("weak-mark warning: %q / %q", weakWarning(true), weakWarning(false))
 	}
 }
