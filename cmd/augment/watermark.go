@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -376,10 +377,12 @@ type attackedFile struct {
 	MarkedHere bool `json:"marked_here"`
 }
 
-// attackRun is one file's outcomes, and whether attack marked it first.
+// attackRun is one file's outcomes, whether attack marked it first, and for the first file
+// the report's thumbnails.
 type attackRun struct {
 	outs       []watermark.AttackOutcome
 	markedHere bool
+	sample     *wmfile.AttackSample
 }
 
 // fileError is one file's failure, which the batch reports and goes on from.
@@ -466,9 +469,10 @@ crop keeping 80 % resized to 224×224, Gaussian noise 2 %, blur σ=1 px, brightn
 contrast ±20 %, a window/level 8-bit export, a histogram equalisation to 8 bits, rotations
 and flips. A file that carries no decodable mark is marked first: payload from --run-id,
 strength from --psnr and --ssim, so that a stronger mark can be tried on your images
-before it is used. The attacked images are written to --out as PNG with table.json and
-table.md; the table is printed. Exit code 1 when an attack broke its expectation on some
-image.`,
+before it is used. The attacked images are written to --out as PNG with table.json,
+table.md and report.html (a self-contained page: the table, plots of the share of images
+kept and of the scores against the thresholds, and the first file's attacked copies); the
+table is printed. Exit code 1 when an attack broke its expectation on some image.`,
 		Example: `  augment watermark attack --key-file wm.key marked/*.png --out attacked/
   augment watermark attack --json --key-file wm.key ct/ --out attacked/ > table.json
   augment watermark attack --key-file wm.key --psnr 42 --ssim 0.98 scans/ --out attacked-42dB/`,
@@ -509,19 +513,31 @@ image.`,
 					return attackRun{}, err
 				}
 				err = wmfile.WriteAttacked(out, f, i, taken, outs)
+				run := attackRun{outs: outs, markedHere: rep.Embedded}
+				if i == 0 {
+					run.sample = &wmfile.AttackSample{Input: f, Marked: wmfile.Thumbnail(rep.Marked)}
+				}
 				for k := range outs {
+					if run.sample != nil && outs[k].Image != nil {
+						o := outs[k]
+						o.Image = nil
+						run.sample.Attacks = append(run.sample.Attacks, wmfile.SampleThumb{Outcome: o, Thumb: wmfile.Thumbnail(outs[k].Image)})
+					}
 					outs[k].Image = nil // written; the table needs only the results
 				}
-				run := attackRun{outs: outs, markedHere: rep.Embedded}
 				if err != nil {
 					return run, fileError{err}
 				}
 				return run, nil
 			}
 			var perFile []attackedFile
+			var sample *wmfile.AttackSample
 			markedHere := 0
 			emit := func(i int, run attackRun, err error) error {
 				outs := run.outs
+				if run.sample != nil {
+					sample = run.sample
+				}
 				bar.Add(len(suite))
 				var fe fileError
 				if err != nil && !errors.As(err, &fe) {
@@ -555,8 +571,12 @@ image.`,
 			if err := wmfile.WriteTable(out, rows); err != nil {
 				return usageError("watermark attack: %v", err)
 			}
+			report := filepath.Join(out, "report.html")
+			if err := wmfile.WriteAttackReport(out, wmfile.AttackReport{KeyID: key.ID(), Runs: runs, MarkedHere: markedHere, Floors: strength, Sample: sample}); err != nil {
+				return usageError("watermark attack: %v", err)
+			}
 			if a.jsonOut {
-				doc := map[string]any{"key_id": key.ID(), "images": len(runs), "rows": rows, "files": perFile, "marked_here": markedHere}
+				doc := map[string]any{"key_id": key.ID(), "images": len(runs), "rows": rows, "files": perFile, "marked_here": markedHere, "report": report}
 				if markedHere > 0 {
 					fl := strength.WithDefaults()
 					doc["psnr_floor"], doc["ssim_floor"] = fl.PSNR, fl.SSIM
@@ -571,6 +591,7 @@ image.`,
 					fmt.Fprintf(a.stdout, "; %d carried no mark and were marked here at PSNR ≥ %.2f dB and SSIM ≥ %.4f", markedHere, fl.PSNR, fl.SSIM)
 				}
 				fmt.Fprintf(a.stdout, "\n\n%s", watermark.FormatTable(rows))
+				fmt.Fprintf(a.stdout, "\nreport: %s (table.md and table.json beside it)\n", report)
 				if !a.quiet {
 					fmt.Fprintln(a.stdout)
 					for _, af := range perFile {

@@ -151,7 +151,7 @@ func TestWatermarkCommands(t *testing.T) {
 	if len(table.Files) != 1 || table.Files[0].Input != marked || len(table.Files[0].Failed) != failedRows {
 		t.Errorf("attack per file: %+v, want %s with %d failures", table.Files, marked, failedRows)
 	}
-	for _, f := range []string{"table.md", "table.json", "scan.rotate-90.png"} {
+	for _, f := range []string{"table.md", "table.json", "report.html", "scan.rotate-90.png"} {
 		if _, err := os.Stat(filepath.Join(attacked, f)); err != nil {
 			t.Errorf("attack wrote no %s", f)
 		}
