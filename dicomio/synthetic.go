@@ -204,7 +204,7 @@ func WriteSynthetic(ctx context.Context, path string, img SyntheticImage, opts S
 	if err != nil {
 		return nil, fmt.Errorf("write synthetic %s: %w", path, err)
 	}
-	if err := wrWriteFileAtomic(path, data); err != nil {
+	if err := WriteFileAtomic(path, data); err != nil {
 		return nil, err
 	}
 	res.Path = path

@@ -139,7 +139,7 @@ func MarkFile(ctx context.Context, path string, item int, opts MarkOptions) (*Sy
 	if got := filepath.Join(opts.OutDir, res.SOPInstanceUID+".dcm"); got != out {
 		return nil, fmt.Errorf("mark %s: internal error: output named %s, expected %s", path, got, out)
 	}
-	if err := wrWriteFileAtomic(out, data); err != nil {
+	if err := WriteFileAtomic(out, data); err != nil {
 		return nil, fmt.Errorf("mark %s: %w", path, err)
 	}
 	res.Path, res.RepeatsUIDOf = out, repeats

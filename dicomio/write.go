@@ -134,9 +134,10 @@ func encodePart10(meta, data []*dicom.Element) (out []byte, err error) {
 	return buf.Bytes(), nil
 }
 
-// writeFileAtomic writes data to path through a temporary file in the same folder that is
-// synced and then renamed, so a reader never sees a half-written file.
-func wrWriteFileAtomic(path string, data []byte) error {
+// WriteFileAtomic writes data to path through a temporary file in the same folder that is
+// synced, made readable by all (0644, as a file written in place would be; a temporary
+// file is created 0600) and then renamed, so a reader never sees a half-written file.
+func WriteFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {

@@ -18,6 +18,9 @@ func TestGenerationsRoundTrip(t *testing.T) {
 	if err := WriteGenerations(path, rows); err != nil {
 		t.Fatal(err)
 	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("manifest mode %v (%v), want 0644: written through a 0600 temporary file, it must be readable as any file", fi.Mode().Perm(), err)
+	}
 	got, err := ReadGenerations(path)
 	if err != nil {
 		t.Fatal(err)

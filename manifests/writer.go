@@ -68,6 +68,12 @@ func (mw *Writer[T]) Close() error {
 			err = mw.wrap(err)
 		}
 	}
+	if err == nil {
+		// Readable by all, as a file written in place would be (a temporary file is 0600).
+		if err = mw.tmp.Chmod(0o644); err != nil {
+			err = mw.wrap(err)
+		}
+	}
 	if cerr := mw.tmp.Close(); err == nil && cerr != nil {
 		err = mw.wrap(cerr)
 	}

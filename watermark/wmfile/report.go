@@ -16,6 +16,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
+	"github.com/medaugment/augment/dicomio"
 	"github.com/medaugment/augment/watermark"
 )
 
@@ -128,7 +129,7 @@ func WriteAttackReport(dir string, r AttackReport) error {
 	if err := reportTemplate.Execute(&buf, page); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
-	return writeAtomic(filepath.Join(dir, "report.html"), buf.Bytes())
+	return dicomio.WriteFileAtomic(filepath.Join(dir, "report.html"), buf.Bytes())
 }
 
 // pngDataURL encodes an image as a data URL, so that the page needs no other file.

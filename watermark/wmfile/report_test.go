@@ -48,6 +48,9 @@ func TestWriteAttackReport(t *testing.T) {
 	if err := WriteAttackReport(dir, r); err != nil {
 		t.Fatal(err)
 	}
+	if fi, err := os.Stat(filepath.Join(dir, "report.html")); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("report mode %v (%v), want 0644", fi.Mode().Perm(), err)
+	}
 	b, err := os.ReadFile(filepath.Join(dir, "report.html"))
 	if err != nil {
 		t.Fatal(err)

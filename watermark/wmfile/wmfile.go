@@ -447,29 +447,7 @@ func Write(path string, g *watermark.Gray, format Format) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return writeAtomic(path, buf.Bytes())
-}
-
-// writeAtomic writes data to path through a temporary file and a rename.
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return dicomio.WriteFileAtomic(path, buf.Bytes())
 }
 
 // Verdict is what verify says about one file.
@@ -601,8 +579,8 @@ func WriteTable(dir string, rows []watermark.SuiteRow) error {
 	if err != nil {
 		return fmt.Errorf("write table: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(dir, "table.json"), append(js, '\n')); err != nil {
+	if err := dicomio.WriteFileAtomic(filepath.Join(dir, "table.json"), append(js, '\n')); err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, "table.md"), []byte(watermark.FormatTable(rows)))
+	return dicomio.WriteFileAtomic(filepath.Join(dir, "table.md"), []byte(watermark.FormatTable(rows)))
 }

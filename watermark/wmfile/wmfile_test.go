@@ -32,6 +32,9 @@ func TestRoundTrip(t *testing.T) {
 			if err := Write(p, g, tc.format); err != nil {
 				t.Fatal(err)
 			}
+			if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o644 {
+				t.Errorf("mode %v (%v), want 0644: written through a 0600 temporary file, it must be readable as any file", fi.Mode().Perm(), err)
+			}
 			f, err := Read(p)
 			if err != nil {
 				t.Fatal(err)

@@ -226,6 +226,9 @@ func TestGenerateWritesMarkedInstancesAndManifest(t *testing.T) {
 	if err := WritePreview(sheet, res.Items, 4, 64); err != nil {
 		t.Fatal(err)
 	}
+	if fi, err := os.Stat(sheet); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("preview mode %v (%v), want 0644", fi.Mode().Perm(), err)
+	}
 	f, err := os.Open(sheet)
 	if err != nil {
 		t.Fatal(err)

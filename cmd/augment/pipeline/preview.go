@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"fmt"
 	"image"
 	"image/color"
@@ -46,20 +47,11 @@ func WritePreview(path string, items []Item, cols, cell int) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("preview %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".preview-*.png")
-	if err != nil {
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, sheet); err != nil {
 		return fmt.Errorf("preview %s: %w", path, err)
 	}
-	if err := png.Encode(tmp, sheet); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("preview %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("preview %s: %w", path, err)
-	}
-	return os.Rename(tmp.Name(), path)
+	return dicomio.WriteFileAtomic(path, buf.Bytes())
 }
 
 // tile scales one stored greyscale frame to cell×cell (nearest neighbour, aspect kept by
