@@ -48,9 +48,14 @@ type GenerationRow struct {
 	// WatermarkFragile says that the mark lives in flat areas at the ends of the value range
 	// (a quarter or more of the pixels at 0 or the largest value), where JPEG, blur and
 	// brightness changes remove it (watermark.MarkReliance).
-	WatermarkFragile bool      `parquet:"watermark_fragile" json:"watermark_fragile"`
-	ImageEmbedding   []float32 `parquet:"image_embedding,list" json:"-"`
-	Error            string    `parquet:"error" json:"error"`
+	WatermarkFragile bool `parquet:"watermark_fragile" json:"watermark_fragile"`
+	// WatermarkPSNRFloor and WatermarkSSIMFloor are the invisibility floors the mark was held
+	// at, which set its strength (watermark.Options); 0 in rows written before they were
+	// recorded.
+	WatermarkPSNRFloor float64   `parquet:"watermark_psnr_floor" json:"watermark_psnr_floor"`
+	WatermarkSSIMFloor float64   `parquet:"watermark_ssim_floor" json:"watermark_ssim_floor"`
+	ImageEmbedding     []float32 `parquet:"image_embedding,list" json:"-"`
+	Error              string    `parquet:"error" json:"error"`
 }
 
 // WriteGenerations writes rows to a Parquet file at path atomically: the rows go to a

@@ -77,3 +77,30 @@ func TestWriteGenerationsKeepsOldFileOnFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestReadGenerationsBeforeFloors reads a manifest written before the watermark floors were
+// columns (testdata/manifests/generation-v1.parquet, written by this package then): its rows
+// read with the floors 0, "not recorded", so that generate still adds runs to such a folder.
+func TestReadGenerationsBeforeFloors(t *testing.T) {
+	rows, err := ReadGenerations(filepath.Join("..", "testdata", "manifests", "generation-v1.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].WatermarkPayload != "00000000a1/v1" || rows[0].AgeYears == nil || *rows[0].AgeYears != 61 || rows[1].Error == "" {
+		t.Fatalf("rows %+v", rows)
+	}
+	if rows[0].WatermarkPSNRFloor != 0 || rows[0].WatermarkSSIMFloor != 0 {
+		t.Errorf("floors %v, %v in a manifest that had none", rows[0].WatermarkPSNRFloor, rows[0].WatermarkSSIMFloor)
+	}
+	// Old and new rows go into one file.
+	rows = append(rows, GenerationRow{RunID: "run-2", Item: 0, Mode: "text", SourceSOPUIDs: []string{}, ImageEmbedding: []float32{},
+		WatermarkPayload: "00000000b2/v1", WatermarkPSNRFloor: 42, WatermarkSSIMFloor: 0.98})
+	path := filepath.Join(t.TempDir(), "manifest.parquet")
+	if err := WriteGenerations(path, rows); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadGenerations(path)
+	if err != nil || len(back) != 3 || back[2].WatermarkPSNRFloor != 42 || back[2].WatermarkSSIMFloor != 0.98 || back[0].WatermarkPSNRFloor != 0 {
+		t.Fatalf("merged: %v %+v", err, back)
+	}
+}

@@ -362,12 +362,14 @@ func provenanceLine(r *manifests.GenerationRow) string {
 	if len(r.SourceSOPUIDs) > 0 {
 		what = fmt.Sprintf("from %d source image(s)", len(r.SourceSOPUIDs))
 	}
-	return fmt.Sprintf("provenance: run %s item %d, %s %q, bundle %s, seed %d, written as %s (%s)",
+	s := fmt.Sprintf("provenance: run %s item %d, %s %q, bundle %s, seed %d, written as %s (%s)",
 		r.RunID, r.Item, r.Mode, what, r.Bundle, r.Seed, r.SOPInstanceUID, r.Path)
+	if r.WatermarkPSNRFloor > 0 {
+		s += fmt.Sprintf(", marked at PSNR ≥ %.2f dB and SSIM ≥ %.4f", r.WatermarkPSNRFloor, r.WatermarkSSIMFloor)
+	}
+	return s
 }
 
-// relianceWarning is what embed adds to a file's line when its mark lives mostly in flat
-// areas at the ends of the value range.
 // attackedFile is one file's line of attack's report: the attacks whose expectation it broke,
 // with the score each left.
 type attackedFile struct {
@@ -408,6 +410,8 @@ func weakWarning(verified bool) string {
 	return "\n  WARNING: weak mark: the payload does not read back from the marked image (its texture outweighs a mark this faint); it cannot be traced by its pixels alone (a stronger mark, lower --psnr and --ssim, may be)"
 }
 
+// relianceWarning is what embed adds to a file's line when its mark lives mostly in flat
+// areas at the ends of the value range.
 func relianceWarning(r *watermark.Reliance) string {
 	if r == nil || !r.Fragile {
 		return ""

@@ -42,7 +42,8 @@ func TestWatermarkVerifyManifest(t *testing.T) {
 	rows := []manifests.GenerationRow{
 		{RunID: "other", Item: 0, WatermarkPayload: "unrelated/v1", Path: "a.dcm"},
 		{RunID: "study-run", Item: 7, Mode: "text", Caption: "PA chest radiograph.", Bundle: "cxr-tiny", Seed: 3,
-			SOPInstanceUID: "2.25.1", Path: "synth/instances/study-run-00007.dcm", WatermarkPayload: payload.String()},
+			SOPInstanceUID: "2.25.1", Path: "synth/instances/study-run-00007.dcm", WatermarkPayload: payload.String(),
+			WatermarkPSNRFloor: 42, WatermarkSSIMFloor: 0.98},
 	}
 	if err := manifests.WriteGenerations(manifest, rows); err != nil {
 		t.Fatal(err)
@@ -59,7 +60,7 @@ func TestWatermarkVerifyManifest(t *testing.T) {
 		t.Fatalf("provenance %+v, want study-run item 7", got.Provenance)
 	}
 	code, stdout, _ = execAugment(t, "watermark", "verify", "--key-file", keyPath, "--manifest", manifest, png)
-	if code != ExitCheckFailed || !strings.Contains(stdout, "provenance: run study-run item 7") {
+	if code != ExitCheckFailed || !strings.Contains(stdout, "provenance: run study-run item 7") || !strings.Contains(stdout, "marked at PSNR ≥ 42.00 dB and SSIM ≥ 0.9800") {
 		t.Errorf("text output (exit %d):\n%s", code, stdout)
 	}
 	code, _, stderr = execAugment(t, "watermark", "verify", "--key-file", keyPath, "--manifest", filepath.Join(dir, "missing.parquet"), png)

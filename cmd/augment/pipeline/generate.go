@@ -546,6 +546,8 @@ func fillRow(row *manifests.GenerationRow, res *dicomio.SyntheticResult, rec dic
 	row.Eta = rec.Eta
 	row.WatermarkPayload = res.Provenance.Generation.WatermarkPayloadID
 	row.WatermarkKeyID = res.Provenance.Generation.WatermarkKeyID
+	row.WatermarkPSNRFloor = res.Provenance.Generation.WatermarkPSNRFloor
+	row.WatermarkSSIMFloor = res.Provenance.Generation.WatermarkSSIMFloor
 }
 
 // recordSettings writes the sampling settings in effect (the overrides, else the bundle's

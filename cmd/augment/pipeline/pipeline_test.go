@@ -203,6 +203,9 @@ func TestGenerateWritesMarkedInstancesAndManifest(t *testing.T) {
 		if row.WatermarkPayload != want.String() || row.WatermarkKeyID != key.ID() {
 			t.Errorf("row %d: payload %q key %q; want %q %q", i, row.WatermarkPayload, row.WatermarkKeyID, want.String(), key.ID())
 		}
+		if row.WatermarkPSNRFloor != watermark.DefaultPSNR || row.WatermarkSSIMFloor != watermark.DefaultSSIM {
+			t.Errorf("row %d: floors %v dB, %v; want the defaults", i, row.WatermarkPSNRFloor, row.WatermarkSSIMFloor)
+		}
 		// The manifest's verified flag says what a detector finds in the written pixels.
 		if g, err := grayFromStored(img); err != nil {
 			t.Errorf("row %d: %v", i, err)
