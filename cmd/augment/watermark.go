@@ -519,14 +519,9 @@ table is printed. Exit code 1 when an attack broke its expectation on some image
 				err = wmfile.WriteAttacked(out, f, i, taken, outs)
 				run := attackRun{outs: outs, markedHere: rep.Embedded}
 				if i == 0 {
-					run.sample = &wmfile.AttackSample{Input: f, Marked: wmfile.Thumbnail(rep.Marked)}
+					run.sample = wmfile.NewAttackSample(f, rep.Marked, outs) // the report's thumbnails
 				}
 				for k := range outs {
-					if run.sample != nil && outs[k].Image != nil {
-						o := outs[k]
-						o.Image = nil
-						run.sample.Attacks = append(run.sample.Attacks, wmfile.SampleThumb{Outcome: o, Thumb: wmfile.Thumbnail(outs[k].Image)})
-					}
 					outs[k].Image = nil // written; the table needs only the results
 				}
 				if err != nil {
@@ -575,15 +570,14 @@ table is printed. Exit code 1 when an attack broke its expectation on some image
 			if err := wmfile.WriteTable(out, rows); err != nil {
 				return usageError("watermark attack: %v", err)
 			}
-			report := filepath.Join(out, "report.html")
+			report, floors := filepath.Join(out, "report.html"), strength.WithDefaults()
 			if err := wmfile.WriteAttackReport(out, wmfile.AttackReport{KeyID: key.ID(), Runs: runs, MarkedHere: markedHere, Floors: strength, Sample: sample}); err != nil {
 				return usageError("watermark attack: %v", err)
 			}
 			if a.jsonOut {
 				doc := map[string]any{"key_id": key.ID(), "images": len(runs), "rows": rows, "files": perFile, "marked_here": markedHere, "report": report}
 				if markedHere > 0 {
-					fl := strength.WithDefaults()
-					doc["psnr_floor"], doc["ssim_floor"] = fl.PSNR, fl.SSIM
+					doc["psnr_floor"], doc["ssim_floor"] = floors.PSNR, floors.SSIM
 				}
 				if err := a.printJSON(doc); err != nil {
 					return err
@@ -591,8 +585,7 @@ table is printed. Exit code 1 when an attack broke its expectation on some image
 			} else {
 				fmt.Fprintf(a.stdout, "%d image(s), key %s", len(runs), key.ID())
 				if markedHere > 0 {
-					fl := strength.WithDefaults()
-					fmt.Fprintf(a.stdout, "; %d carried no mark and were marked here at PSNR ≥ %.2f dB and SSIM ≥ %.4f", markedHere, fl.PSNR, fl.SSIM)
+					fmt.Fprintf(a.stdout, "; %d carried no mark and were marked here at PSNR ≥ %.2f dB and SSIM ≥ %.4f", markedHere, floors.PSNR, floors.SSIM)
 				}
 				fmt.Fprintf(a.stdout, "\n\n%s", watermark.FormatTable(rows))
 				fmt.Fprintf(a.stdout, "\nreport: %s (table.md and table.json beside it)\n", report)

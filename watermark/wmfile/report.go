@@ -48,6 +48,22 @@ type SampleThumb struct {
 	Thumb   *image.Gray
 }
 
+// NewAttackSample makes the report's sample from one input: thumbnails of its marked image
+// and of each attacked copy in outs (RunSuite's, with their images), the outcomes kept
+// without their images.
+func NewAttackSample(input string, marked *watermark.Gray, outs []watermark.AttackOutcome) *AttackSample {
+	s := &AttackSample{Input: input, Marked: Thumbnail(marked)}
+	for _, o := range outs {
+		if o.Image == nil {
+			continue
+		}
+		th := Thumbnail(o.Image)
+		o.Image = nil
+		s.Attacks = append(s.Attacks, SampleThumb{Outcome: o, Thumb: th})
+	}
+	return s
+}
+
 // thumbSide is the longest side of the report's sample images.
 const thumbSide = 192
 
@@ -82,9 +98,9 @@ func WriteAttackReport(dir string, r AttackReport) error {
 		return fmt.Errorf("write report: %w", err)
 	}
 	type thumb struct {
-		Src             template.URL
-		Title, Verdict  string
-		Passed, Present bool
+		Src            template.URL
+		Title, Verdict string
+		Passed         bool
 	}
 	page := struct {
 		KeyID              string
@@ -106,7 +122,7 @@ func WriteAttackReport(dir string, r AttackReport) error {
 		if err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
-		page.Thumbs = append(page.Thumbs, thumb{Src: src, Title: "marked", Verdict: "as marked", Passed: true, Present: true})
+		page.Thumbs = append(page.Thumbs, thumb{Src: src, Title: "marked", Verdict: "as marked", Passed: true})
 		for _, a := range s.Attacks {
 			src, err := pngDataURL(a.Thumb)
 			if err != nil {
@@ -122,7 +138,7 @@ func WriteAttackReport(dir string, r AttackReport) error {
 			case o.Result.Present:
 				v = fmt.Sprintf("present, payload lost (%.1fσ)", o.Result.Score)
 			}
-			page.Thumbs = append(page.Thumbs, thumb{Src: src, Title: o.Attack, Verdict: v, Passed: o.Passed, Present: o.Result.Present})
+			page.Thumbs = append(page.Thumbs, thumb{Src: src, Title: o.Attack, Verdict: v, Passed: o.Passed})
 		}
 	}
 	var buf bytes.Buffer

@@ -35,11 +35,8 @@ func TestWriteAttackReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	outs[1].Passed = false // so that the page has a broken expectation to show, whatever the image
-	sample := &AttackSample{Input: "scan.png", Marked: Thumbnail(m)}
+	sample := NewAttackSample("scan.png", m, outs)
 	for k := range outs {
-		o := outs[k]
-		o.Image = nil
-		sample.Attacks = append(sample.Attacks, SampleThumb{Outcome: o, Thumb: Thumbnail(outs[k].Image)})
 		outs[k].Image = nil
 	}
 	dir := t.TempDir()
