@@ -26,7 +26,8 @@ const (
 	refinePhases  = 2      // resamplings of a refined candidate (offsets 0 and ½ sample)
 	decodeTries   = 3      // candidates (best pilot peaks) at which the payload is decoded
 	// Shares of the false-positive budget (weighted Bonferroni) of the pilot alone, by
-	// family of hypotheses; the rest, 0.55, goes to the pilot joined with the code.
+	// family of hypotheses; the rest, 0.50, goes to the pilot joined with the code; coarseWeight (coarse.go) to
+	// the primary read joined with the coarse layer.
 	// primaryWeight: the aligned read in the image's own orientation, at the base cell size
 	// for its size, grey levels as marked (1 hypothesis: what most images need);
 	// alternateWeight: the same at the self-check's three other cell sizes of that base;
@@ -73,6 +74,10 @@ type Result struct {
 	// Content is set when the image was letterboxed (padded with constant bands) and the
 	// mark was read in the part inside the bands.
 	Content *Rect `json:"content,omitempty"`
+	// CoarseScore is the primary aligned read joined with the coarse layer's read, which
+	// small images carry for quarter-size copies and heavy JPEG: (z_P + z_C)/√2, present on
+	// its own at Thresholds.Coarse.
+	CoarseScore float64 `json:"coarse_score"`
 	// KeyID names the key that was tried.
 	KeyID string `json:"key_id"`
 }
@@ -89,16 +94,18 @@ func Detect(img *Gray, key Key) (Result, error) {
 	}
 	if r, ok := letterbox(img); ok {
 		if sub := subImage(img, r); letterboxTrim(ownEnergy(img), ownEnergy(sub)) {
-			res, err := detect(sub, key)
+			res, err := detect(sub, img, key)
 			res.Content = &r
 			return res, err
 		}
 	}
-	return detect(img, key)
+	return detect(img, img, key)
 }
 
-// detect is Detect on an image without padding bands.
-func detect(img *Gray, key Key) (Result, error) {
+// detect is Detect on an image without padding bands; frame is the image as given, in
+// which the coarse layer is read (it covers the marked frame, and what looks like bands
+// may be the marked image's own).
+func detect(img, frame *Gray, key Key) (Result, error) {
 	lay, err := newLayout(key)
 	if err != nil {
 		return Result{}, fmt.Errorf("detect: %w", err)
@@ -151,6 +158,14 @@ func detect(img *Gray, key Key) (Result, error) {
 	idP := math.Min(tail(np, max(0, reads.primary))/primaryWeight,
 		math.Min(tail(na, max(0, reads.alternate))/alternateWeight,
 			tail(identityTests-np-na, reads.other)/alignedWeight))
+	// The primary read joined with the coarse layer's (coarse.go): a normalised sum of
+	// independent signs, one hypothesis per primary base and
+	// cell count (coarseShapes).
+	zc, nc := coarseRead(frame, lay.coarse)
+	res.CoarseScore = (max(0, reads.primary) + zc) / math.Sqrt2
+	if p := tail(np*float64(nc), res.CoarseScore) / coarseWeight; p < idP {
+		idP = p
+	}
 	if idP < minP {
 		minP = idP
 		res.Orientation, res.Scale, res.Inverted, res.Stretch = orientationNames[0], aligned.r, aligned.z < 0, aligned.stretch
@@ -857,7 +872,7 @@ func alignedShift(flipped bool, f, x0, rw, n int) int {
 var (
 	identityTests        = float64(len(geometries)*len(geomLarge.alternatives())) * 2
 	alignedOrientedTests = 7 * identityTests
-	pilotShare           = primaryWeight + alternateWeight + alignedWeight + orientedWeight + searchWeight
+	pilotShare           = primaryWeight + alternateWeight + alignedWeight + orientedWeight + searchWeight + coarseWeight
 )
 
 // primaryBases are the base geometries the primary aligned read tries on a w×h image: the
@@ -885,6 +900,8 @@ type Thresholds struct {
 	Oriented float64 `json:"oriented"`
 	// Search: the full search over scales, orientations and shifts (crops).
 	Search float64 `json:"search"`
+	// Coarse: the primary read joined with the coarse layer's read (Result.CoarseScore).
+	Coarse float64 `json:"coarse"`
 }
 
 // PilotThresholds returns the pilot-alone thresholds of each family for images whose short
@@ -899,6 +916,7 @@ func PilotThresholds() Thresholds {
 		Aligned:   z(identityTests-1-na, alignedWeight),
 		Oriented:  z(alignedOrientedTests, orientedWeight),
 		Search:    z(searchTests(), searchWeight),
+		Coarse:    z(1, coarseWeight),
 	}
 }
 

@@ -207,7 +207,30 @@ func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, fl floors) (*Gr
 	amp := markShape(den, budget/(level*level))
 
 	signs := lay.cellValues(bits)
-	uni := renderMark(amp, ww, wh, signs)
+	uniTile := renderMark(amp, ww, wh, signs)
+	// The coarse layer (coarse.go), on small images: coarseShare of the mark's energy,
+	// shaped like the tile. mark renders the whole mark from the tile's cell values.
+	var coarse []float32
+	if usesCoarse(w, h) {
+		coarse = newCoarsePattern(lay.coarse, w, h).render(ww, wh)
+		for i := range coarse {
+			coarse[i] *= amp[i]
+		}
+		if ec := meanSquare(coarse); ec > 0 {
+			sc := float32(math.Sqrt(coarseShare / (1 - coarseShare) * meanSquare(uniTile) / ec))
+			for i := range coarse {
+				coarse[i] *= sc
+			}
+		}
+	}
+	mark := func(cells []float64) []float32 {
+		m := renderMark(amp, ww, wh, cells)
+		for i, c := range coarse {
+			m[i] += c
+		}
+		return m
+	}
+	uni := mark(signs)
 	rms := upsampledRMS(newUpsampler(uni, ww, wh, w, h, k), w, h)
 	if rms == 0 {
 		return nil, fmt.Errorf("embed: mark has no energy")
@@ -222,16 +245,24 @@ func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, fl floors) (*Gr
 	if p2 > 0 {
 		gain = math.Min(gain, math.Sqrt(budget/p2))
 	}
-	// The informed cells keep the uniform mark's rms, so the gain stays valid.
+	// The informed cells keep the uniform tile's rms, so the gain stays valid. The coarse
+	// layer is known, so the tile's cells are informed of it as of the host.
 	target := lay.cellTargets()
-	cells, gmed := informedCells(mean, amp, ww, wh, geom, signs, target, gain, img.Max()) // clipping at the bit depth
-	out := quantiseMarked(img, renderMark(amp, ww, wh, cells), ww, wh, k, gain)
+	host := mean
+	if coarse != nil {
+		host = make([]float32, len(mean))
+		for i := range host {
+			host[i] = mean[i] + float32(gain)*coarse[i]
+		}
+	}
+	cells, gmed := informedCells(host, amp, ww, wh, geom, signs, target, gain, img.Max()) // clipping at the bit depth
+	out := quantiseMarked(img, mark(cells), ww, wh, k, gain)
 	// Closed loop: measure the cells as the detector will see them (at the embedding's own
 	// alignment) and strengthen those that fell short of the margin, which the working-grid
 	// model misses when the image is resampled or quantised coarsely.
 	if gmed > 0 {
 		x0, y0, rw, rh := workRegion(ww, wh, geom)
-		uniRMS := math.Sqrt(meanSquare(uni))
+		uniRMS := math.Sqrt(meanSquare(uniTile))
 		for pass := 0; pass < closedLoopPasses; pass++ {
 			f, _, _ := whitenedField(out, geom)
 			got := cellStats(f, rw, rh, x0, y0, geom.foldHighPass())
@@ -251,7 +282,7 @@ func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, fl floors) (*Gr
 			for c := range cells {
 				cells[c] *= sc
 			}
-			out = quantiseMarked(img, renderMark(amp, ww, wh, cells), ww, wh, k, gain)
+			out = quantiseMarked(img, mark(cells), ww, wh, k, gain)
 		}
 	}
 	// Meet the floors on the result itself: SSIM measured on it (the model above is
@@ -259,7 +290,7 @@ func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, fl floors) (*Gr
 	// the measurement pulls it back), then PSNR. On some images the model is more
 	// conservative still and leaves both well above their floors; the gain is then raised
 	// towards the nearer of the two.
-	final := renderMark(amp, ww, wh, cells)
+	final := mark(cells)
 	for try := 0; try < 6; try++ {
 		gs, err := ssimEstimate(img, out, vr)
 		if err != nil {

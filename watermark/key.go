@@ -83,6 +83,7 @@ type layout struct {
 	dataCells  [codedBits]int
 	sign       [tileCells * tileCells]float64
 	scramble   [codedBits]byte
+	coarse     [32]byte // the coarse layer's key stream (coarse.go)
 }
 
 // newLayout derives the tile layout from the key with HMAC-SHA256 and ChaCha8, so it is the
@@ -96,7 +97,7 @@ func newLayout(k Key) (*layout, error) {
 	var seed [32]byte
 	copy(seed[:], mac.Sum(nil))
 	rng := rand.New(rand.NewChaCha8(seed))
-	l := &layout{}
+	l := &layout{coarse: coarseSeed(k)}
 	perm := rng.Perm(tileCells * tileCells)
 	copy(l.pilotCells[:], perm[:pilotCells])
 	copy(l.dataCells[:], perm[pilotCells:])

@@ -447,6 +447,9 @@ func verdictLine(v wmfile.Verdict) string {
 	if r.Stretch != 0 {
 		where += fmt.Sprintf(", resized to another aspect (x/y scale %.3f)", r.Stretch)
 	}
+	if r.CoarseScore > r.Score {
+		where += fmt.Sprintf(", with the coarse layer %.1fσ", r.CoarseScore)
+	}
 	line := fmt.Sprintf("%s  PRESENT  %s  (score %.1fσ, false-positive probability %.2g, %s, key %s)",
 		v.Path, payload, r.Score, r.FalsePositive, where, r.KeyID)
 	if v.TagsStripped {

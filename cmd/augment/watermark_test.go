@@ -215,6 +215,10 @@ func TestVerdictLine(t *testing.T) {
 			[]string{"PRESENT", "resized to another aspect (x/y scale 0.859)"}, nil},
 		{"letterboxed", wmfile.Verdict{Path: "e.png", Result: &watermark.Result{Present: true, Payload: &p, Orientation: "identity", Content: &watermark.Rect{X: 40, W: 120, H: 200}, KeyID: "k"}},
 			[]string{"PRESENT", "letterboxed (read inside the bands: 120×200 at 40,0)"}, []string{"resized"}},
+		{"coarse layer", wmfile.Verdict{Path: "f.png", Result: &watermark.Result{Present: true, Score: 4.7, CoarseScore: 7.4, Orientation: "identity", KeyID: "k"}},
+			[]string{"PRESENT", "payload not decodable", "score 4.7σ", "with the coarse layer 7.4σ"}, nil},
+		{"coarse layer weaker", wmfile.Verdict{Path: "g.png", Result: &watermark.Result{Present: true, Payload: &p, Score: 9.7, CoarseScore: 9.2, Orientation: "identity", KeyID: "k"}},
+			[]string{"PRESENT", "score 9.7σ"}, []string{"coarse layer"}},
 		{"error", wmfile.Verdict{Path: "d.png", Error: "bad header"}, []string{"d.png  error: bad header"}, []string{"PRESENT"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

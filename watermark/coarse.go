@@ -1,0 +1,204 @@
+package watermark
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"slices"
+)
+
+// The coarse layer. On a small image (a 256 px radiograph) the tile's cells are about 2.3 px
+// wide, and a quarter-size copy averages four of them into one pixel: the tile is gone.
+// What survives is what is coarse. So on images whose short side is between
+// coarseMinSide and coarseMaxSide the embedder adds, beside the tile, a second pattern with
+// coarseShare of the mark's energy: coarseCells cells on the short side (4 px on a 256 px
+// image, one pixel on its quarter-size copy), covering the whole frame once, not tiled,
+// with key-random signs and the same perceptual shape as the tile. It carries no payload
+// and has no synchronisation of its own: it is read only where the frame was kept
+// (rescales, JPEG, blur, noise, grey-level changes), by resampling the image to
+// coarseBins samples per cell, whitening it like the working grids, and correlating each
+// cell's bilinear footprint with its sign. Its score over random keys is bounded by
+// Hoeffding exactly like the pilot's (the signs come from their own key stream, independent
+// of the tile's), and it is joined with the primary aligned read as (z_P + z_C)/√2, which
+// is again a normalised sum of independent random signs: a family of its own with
+// coarseWeight of the false-positive budget (one hypothesis per primary base geometry and
+// cell count the image's size allows, coarseShapes).
+const (
+	coarseCells   = 64
+	coarseBins    = 3
+	coarseShare   = 0.11
+	coarseMinSide = 128
+	coarseMaxSide = 320
+	coarseWeight  = 0.05
+)
+
+// usesCoarse says whether the embedder adds the coarse layer to a w×h image.
+func usesCoarse(w, h int) bool {
+	s := min(w, h)
+	return s >= coarseMinSide && s < coarseMaxSide
+}
+
+// coarsePattern is the coarse layer's cell signs for one image shape: nx×ny cells over the
+// whole frame.
+type coarsePattern struct {
+	nx, ny int
+	signs  []float32
+}
+
+// coarseCounts is the number of coarse cells along each axis of a w×h image.
+func coarseCounts(w, h int) (int, int) {
+	return coarseCountsF(float64(w), float64(h))
+}
+
+func coarseCountsF(w, h float64) (int, int) {
+	s := min(w, h)
+	return max(2, int(math.Round(coarseCells*w/s))), max(2, int(math.Round(coarseCells*h/s)))
+}
+
+// coarseShapes are the cell counts a w×h image may have been marked with. The pattern
+// covers the frame, so a resized copy keeps it exactly, but its size is rounded to whole
+// pixels, which may move its aspect across a rounding boundary of the counts (a 256×218
+// image has 75×64 cells; its quarter-size copy, 64×55, would get 74): every count its size
+// allows, within half a pixel on each side, is read. Their number depends on the size alone.
+func coarseShapes(w, h int) [][2]int {
+	var out [][2]int
+	for _, dx := range []float64{-0.5, 0, 0.5} {
+		for _, dy := range []float64{-0.5, 0, 0.5} {
+			nx, ny := coarseCountsF(float64(w)+dx, float64(h)+dy)
+			if c := [2]int{nx, ny}; !slices.Contains(out, c) {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// coarseSeed derives the coarse layer's key stream, separate from the tile's.
+func coarseSeed(k Key) [32]byte {
+	mac := hmac.New(sha256.New, k.secret)
+	mac.Write([]byte("augment/watermark/coarse/v1"))
+	var seed [32]byte
+	copy(seed[:], mac.Sum(nil))
+	return seed
+}
+
+// newCoarsePattern draws the signs of a w×h image's coarse cells.
+func newCoarsePattern(seed [32]byte, w, h int) coarsePattern {
+	nx, ny := coarseCounts(w, h)
+	return coarsePatternOf(seed, nx, ny)
+}
+
+// coarsePatternOf draws the signs of nx×ny coarse cells. Each row of cells has its own
+// stream, so a row's signs do not depend on how many rows there are.
+func coarsePatternOf(seed [32]byte, nx, ny int) coarsePattern {
+	p := coarsePattern{nx: nx, ny: ny, signs: make([]float32, nx*ny)}
+	for y := 0; y < ny; y++ {
+		s := seed
+		binary.LittleEndian.PutUint32(s[28:], binary.LittleEndian.Uint32(s[28:])^uint32(y))
+		rng := rand.New(rand.NewChaCha8(s))
+		var bits uint64
+		for x := 0; x < nx; x++ {
+			if x%64 == 0 {
+				bits = rng.Uint64()
+			}
+			p.signs[y*nx+x] = float32(1 - 2*int(bits&1))
+			bits >>= 1
+		}
+	}
+	return p
+}
+
+// cellAt maps sample i of n (covering the frame) onto m cells: the lower cell and the
+// weight of the upper one, for bilinear interpolation between cell centres.
+func cellAt(i, n, m int) (int, float32) {
+	p := (float64(i)+0.5)*float64(m)/float64(n) - 0.5
+	if p <= 0 {
+		return 0, 0
+	}
+	if p >= float64(m-1) {
+		return m - 2, 1
+	}
+	p0 := math.Floor(p)
+	return int(p0), float32(p - p0)
+}
+
+// render draws the pattern on a fw×fh grid covering the whole frame.
+func (p coarsePattern) render(fw, fh int) []float32 {
+	out := make([]float32, fw*fh)
+	xs, wx := make([]int, fw), make([]float32, fw)
+	for x := range xs {
+		xs[x], wx[x] = cellAt(x, fw, p.nx)
+	}
+	for y := 0; y < fh; y++ {
+		y0, fy := cellAt(y, fh, p.ny)
+		r0, r1 := p.signs[y0*p.nx:], p.signs[(y0+1)*p.nx:]
+		for x := 0; x < fw; x++ {
+			x0, fx := xs[x], wx[x]
+			a := r0[x0] + fx*(r0[x0+1]-r0[x0])
+			b := r1[x0] + fx*(r1[x0+1]-r1[x0])
+			out[y*fw+x] = a + fy*(b-a)
+		}
+	}
+	return out
+}
+
+// read scores the pattern on a whitened fw×fh field covering the whole frame: each cell's
+// statistic G_c is the field summed over the cell's bilinear footprint, and the score is
+// Σ s_c·G_c / √(Σ G_c²), whose tail over random signs Hoeffding bounds by exp(−z²/2).
+func (p coarsePattern) read(field []float32, fw, fh int) float64 {
+	g := make([]float64, len(p.signs))
+	xs, wx := make([]int, fw), make([]float64, fw)
+	for x := range xs {
+		var f float32
+		xs[x], f = cellAt(x, fw, p.nx)
+		wx[x] = float64(f)
+	}
+	for y := 0; y < fh; y++ {
+		y0, f := cellAt(y, fh, p.ny)
+		fy := float64(f)
+		r0, r1 := g[y0*p.nx:], g[(y0+1)*p.nx:]
+		for x, v := range field[y*fw : (y+1)*fw] {
+			x0, fx := xs[x], wx[x]
+			a, b := float64(v)*(1-fy), float64(v)*fy
+			r0[x0] += a * (1 - fx)
+			r0[x0+1] += a * fx
+			r1[x0] += b * (1 - fx)
+			r1[x0+1] += b * fx
+		}
+	}
+	var num, den float64
+	for c, v := range g {
+		num += float64(p.signs[c]) * v
+		den += v * v
+	}
+	if den <= 0 {
+		return 0
+	}
+	return num / math.Sqrt(den)
+}
+
+// coarseRead is the coarse layer's best score on img in its own orientation, over the
+// cell counts coarseShapes allows, and the number of those hypotheses.
+func coarseRead(img *Gray, seed [32]byte) (float64, int) {
+	f, fw, fh := coarseField(img)
+	shapes := coarseShapes(img.Width, img.Height)
+	best := math.Inf(-1)
+	for _, c := range shapes {
+		best = max(best, coarsePatternOf(seed, c[0], c[1]).read(f, fw, fh))
+	}
+	return best, len(shapes)
+}
+
+// coarseField is what the coarse layer is read from: the image resampled to coarseBins
+// samples per cell over the whole frame, whitened as the working grids are.
+func coarseField(img *Gray) ([]float32, int, int) {
+	src := shrinkForReads(img)
+	k := float64(min(src.Width, src.Height)) / float64(coarseCells*coarseBins)
+	fw := max(1, int(math.Round(float64(src.Width)/k)))
+	fh := max(1, int(math.Round(float64(src.Height)/k)))
+	v, _ := resampleGray(src, fw, fh, false)
+	f, _ := normalisedField(v, fw, fh)
+	return f, fw, fh
+}
