@@ -6,14 +6,13 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
-	"slices"
 )
 
 // The coarse layer. On a small image (a 256 px radiograph) the tile's cells are about 2.3 px
 // wide, and a quarter-size copy averages four of them into one pixel: the tile is gone.
 // What survives is what is coarse. So on images whose short side is between
 // coarseMinSide and coarseMaxSide the embedder adds, beside the tile, a second pattern with
-// coarseShare of the mark's energy: coarseCells cells on the short side (4 px on a 256 px
+// coarseShare of the mark's energy: coarseCells cells along each axis (4 px on a 256 px
 // image, one pixel on its quarter-size copy), covering the whole frame once, not tiled,
 // with key-random signs and the same perceptual shape as the tile. It carries no payload
 // and has no synchronisation of its own: it is read only where the frame was kept
@@ -23,8 +22,7 @@ import (
 // Hoeffding exactly like the pilot's (the signs come from their own key stream, independent
 // of the tile's), and it is joined with the primary aligned read as (z_P + z_C)/√2, which
 // is again a normalised sum of independent random signs: a family of its own with
-// coarseWeight of the false-positive budget (one hypothesis per primary base geometry and
-// cell count the image's size allows, coarseShapes).
+// coarseWeight of the false-positive budget (one hypothesis per primary base geometry).
 const (
 	coarseCells   = 64
 	coarseBins    = 3
@@ -47,32 +45,12 @@ type coarsePattern struct {
 	signs  []float32
 }
 
-// coarseCounts is the number of coarse cells along each axis of a w×h image.
+// coarseCounts is the number of coarse cells along each axis of a w×h image: coarseCells
+// on both, whatever the aspect, so that the cells follow the frame (on a 256×218 image they
+// are 4×3.4 px). A resize of any aspect, which rounds the size to whole pixels, keeps the
+// pattern exactly, and the detector needs no hypothesis about the marked image's aspect.
 func coarseCounts(w, h int) (int, int) {
-	return coarseCountsF(float64(w), float64(h))
-}
-
-func coarseCountsF(w, h float64) (int, int) {
-	s := min(w, h)
-	return max(2, int(math.Round(coarseCells*w/s))), max(2, int(math.Round(coarseCells*h/s)))
-}
-
-// coarseShapes are the cell counts a w×h image may have been marked with. The pattern
-// covers the frame, so a resized copy keeps it exactly, but its size is rounded to whole
-// pixels, which may move its aspect across a rounding boundary of the counts (a 256×218
-// image has 75×64 cells; its quarter-size copy, 64×55, would get 74): every count its size
-// allows, within half a pixel on each side, is read. Their number depends on the size alone.
-func coarseShapes(w, h int) [][2]int {
-	var out [][2]int
-	for _, dx := range []float64{-0.5, 0, 0.5} {
-		for _, dy := range []float64{-0.5, 0, 0.5} {
-			nx, ny := coarseCountsF(float64(w)+dx, float64(h)+dy)
-			if c := [2]int{nx, ny}; !slices.Contains(out, c) {
-				out = append(out, c)
-			}
-		}
-	}
-	return out
+	return coarseCells, coarseCells
 }
 
 // coarseSeed derives the coarse layer's key stream, separate from the tile's.
@@ -179,25 +157,17 @@ func (p coarsePattern) read(field []float32, fw, fh int) float64 {
 	return num / math.Sqrt(den)
 }
 
-// coarseRead is the coarse layer's best score on img in its own orientation, over the
-// cell counts coarseShapes allows, and the number of those hypotheses.
-func coarseRead(img *Gray, seed [32]byte) (float64, int) {
+// coarseRead is the coarse layer's score on img in its own orientation.
+func coarseRead(img *Gray, seed [32]byte) float64 {
 	f, fw, fh := coarseField(img)
-	shapes := coarseShapes(img.Width, img.Height)
-	best := math.Inf(-1)
-	for _, c := range shapes {
-		best = max(best, coarsePatternOf(seed, c[0], c[1]).read(f, fw, fh))
-	}
-	return best, len(shapes)
+	return newCoarsePattern(seed, img.Width, img.Height).read(f, fw, fh)
 }
 
 // coarseField is what the coarse layer is read from: the image resampled to coarseBins
-// samples per cell over the whole frame, whitened as the working grids are.
+// samples per cell along each axis, whitened as the working grids are.
 func coarseField(img *Gray) ([]float32, int, int) {
 	src := shrinkForReads(img)
-	k := float64(min(src.Width, src.Height)) / float64(coarseCells*coarseBins)
-	fw := max(1, int(math.Round(float64(src.Width)/k)))
-	fh := max(1, int(math.Round(float64(src.Height)/k)))
+	fw, fh := coarseCells*coarseBins, coarseCells*coarseBins
 	v, _ := resampleGray(src, fw, fh, false)
 	f, _ := normalisedField(v, fw, fh)
 	return f, fw, fh

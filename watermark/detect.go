@@ -54,10 +54,11 @@ type Result struct {
 	// random keys (see Detect).
 	Score float64 `json:"score"`
 	// FalsePositive bounds the probability that an unmarked image (or one marked with
-	// another key) scores as high. It joins six bounds (weighted Bonferroni): the pilot's
+	// another key) scores as high. It joins seven bounds (weighted Bonferroni): the pilot's
 	// null over random keys (Hoeffding) at the aligned reads of an uncropped image (the
 	// primary read, the alternate cell sizes, the rest of its own orientation, the seven
-	// other orientations); the same over every searched scale, orientation and shift; and
+	// other orientations); the same over every searched scale, orientation and shift; the
+	// primary read joined with the coarse layer's read (CoarseScore); and
 	// the product of the pilot's p-value with the code's chance of decoding random bits with
 	// a matching CRC by the decoding attempt that succeeded (independent under the null).
 	FalsePositive float64 `json:"false_positive_probability"`
@@ -159,11 +160,9 @@ func detect(img, frame *Gray, key Key) (Result, error) {
 		math.Min(tail(na, max(0, reads.alternate))/alternateWeight,
 			tail(identityTests-np-na, reads.other)/alignedWeight))
 	// The primary read joined with the coarse layer's (coarse.go): a normalised sum of
-	// independent signs, one hypothesis per primary base and
-	// cell count (coarseShapes).
-	zc, nc := coarseRead(frame, lay.coarse)
-	res.CoarseScore = (max(0, reads.primary) + zc) / math.Sqrt2
-	if p := tail(np*float64(nc), res.CoarseScore) / coarseWeight; p < idP {
+	// independent signs, one hypothesis per primary base.
+	res.CoarseScore = (max(0, reads.primary) + coarseRead(frame, lay.coarse)) / math.Sqrt2
+	if p := tail(np, res.CoarseScore) / coarseWeight; p < idP {
 		idP = p
 	}
 	if idP < minP {
