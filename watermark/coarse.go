@@ -30,6 +30,11 @@ const (
 	coarseMinSide = 128
 	coarseMaxSide = 320
 	coarseWeight  = 0.05
+	// coarseReadSide: the detector reads the coarse layer on images whose short side is
+	// under this (the marked sizes, their copies at any smaller scale and up to twice the
+	// size). A larger image that came from a small marked one was enlarged, which keeps the
+	// tile readable; skipping the read keeps verification at 2048 px within its budget.
+	coarseReadSide = 2 * coarseMaxSide
 )
 
 // usesCoarse says whether the embedder adds the coarse layer to a w×h image.

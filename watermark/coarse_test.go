@@ -132,6 +132,23 @@ func TestCoarseLayer(t *testing.T) {
 			t.Errorf("usesCoarse(%d, %d) = %v, want %v", c.w, c.h, got, c.want)
 		}
 	}
+	// The detector reads the layer only where it may be (coarseReadSide).
+	for _, c := range []struct {
+		side int
+		read bool
+	}{{256, true}, {639, true}, {640, false}} {
+		m, err := Embed(syntheticCT(c.side, c.side, 3), benchKey(t), Payload{ID: 5, Version: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Detect(m, benchKey(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (r.CoarseScore != 0) != c.read {
+			t.Errorf("%d px: joined coarse score %.2f, read %v", c.side, r.CoarseScore, c.read)
+		}
+	}
 	imgs := cxrImages(t, 12)
 	key := benchKey(t)
 	l, err := newLayout(key)

@@ -161,9 +161,11 @@ func detect(img, frame *Gray, key Key) (Result, error) {
 			tail(identityTests-np-na, reads.other)/alignedWeight))
 	// The primary read joined with the coarse layer's (coarse.go): a normalised sum of
 	// independent signs, one hypothesis per primary base.
-	res.CoarseScore = (max(0, reads.primary) + coarseRead(frame, lay.coarse)) / math.Sqrt2
-	if p := tail(np, res.CoarseScore) / coarseWeight; p < idP {
-		idP = p
+	if min(frame.Width, frame.Height) < coarseReadSide {
+		res.CoarseScore = (max(0, reads.primary) + coarseRead(frame, lay.coarse)) / math.Sqrt2
+		if p := tail(np, res.CoarseScore) / coarseWeight; p < idP {
+			idP = p
+		}
 	}
 	if idP < minP {
 		minP = idP

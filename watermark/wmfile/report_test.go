@@ -81,3 +81,18 @@ func TestWriteAttackReport(t *testing.T) {
 		t.Errorf("thumbnail of 1000×500: %v", th.Bounds())
 	}
 }
+
+func TestShownScore(t *testing.T) {
+	for _, c := range []struct {
+		r    watermark.Result
+		want float64
+	}{
+		{watermark.Result{Score: 9.5, CoarseScore: 7}, 9.5},
+		{watermark.Result{Score: 4.6, CoarseScore: 7.3}, 7.3},
+		{watermark.Result{Score: 2, CoarseScore: 0}, 2},
+	} {
+		if got := shownScore(c.r); got != c.want {
+			t.Errorf("shownScore(%+v) = %v, want %v", c.r, got, c.want)
+		}
+	}
+}
