@@ -473,7 +473,7 @@ func TestFalsePositives(t *testing.T) {
 		t.Fatal(err)
 	}
 	df := newDetector(lay, tileBins)
-	maxScore, maxPrimary := 0.0, 0.0
+	maxScore, maxPrimary, maxCoarse := 0.0, 0.0, 0.0
 	for i, g := range imgs {
 		for o := 0; o < 8; o++ {
 			og := Orient(g, o)
@@ -486,10 +486,12 @@ func TestFalsePositives(t *testing.T) {
 				t.Errorf("unmarked image %d (%d×%d, %d-bit) orientation %d: present with score %.1f, payload %v", i, g.Width, g.Height, g.BitDepth, o, r.Score, r.Payload)
 			}
 			maxScore = max(maxScore, r.Score)
+			maxCoarse = max(maxCoarse, r.CoarseScore)
 		}
 	}
 	th := PilotThresholds()
 	t.Logf("%d unmarked real images × 8 orientations: highest primary aligned read %.2fσ (needs %.2fσ alone)", len(imgs), maxPrimary, th.Primary)
+	t.Logf("%d unmarked real images × 8 orientations: highest primary read joined with the coarse read %.2fσ (needs %.2fσ)", len(imgs), maxCoarse, th.Coarse)
 	t.Logf("%d unmarked real images × 8 orientations: highest score %.2fσ (the pilot alone needs %.2fσ in the primary aligned read, %.2fσ at the other cell sizes, %.2fσ in the other aligned reads of the own orientation, %.2fσ in another orientation, %.2fσ searched)", len(imgs), maxScore, th.Primary, th.Alternate, th.Aligned, th.Oriented, th.Search)
 	// The wrong key finds nothing in marked images, attacked or not.
 	_, marked := testImages(t, 3)
