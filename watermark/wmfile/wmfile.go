@@ -47,6 +47,8 @@ type File struct {
 	SyntheticData string
 	// Frames is the number of frames in the file (1 for PNG, TIFF and JPEG).
 	Frames int
+	// Record is a marked PNG's record of its mark (PNGRecord), nil when it has none.
+	Record *PNGRecord
 }
 
 // Sniff tells the format from the first bytes of a file. DICOM's "DICM" at offset 128 is
@@ -116,6 +118,9 @@ func Read(path string) (f *File, err error) {
 		switch format {
 		case PNG:
 			im, err = png.Decode(bytes.NewReader(data))
+			if err == nil {
+				f.Record, _ = readPNGRecord(data) // a damaged record is no record: the pixels decide
+			}
 		case TIFF:
 			im, err = tiff.Decode(bytes.NewReader(data))
 		default:
@@ -382,7 +387,9 @@ func EmbedFile(ctx context.Context, path string, key watermark.Key, o EmbedOptio
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return e, fmt.Errorf("embed %s: output folder: %w", path, err)
 	}
-	if err := Write(e.Output, m, outFormat); err != nil {
+	fl := o.Mark.WithDefaults()
+	rec := &PNGRecord{PayloadID: o.Payload.String(), KeyID: key.ID(), PSNRFloor: fl.PSNR, SSIMFloor: fl.SSIM}
+	if err := WriteRecorded(e.Output, m, outFormat, rec); err != nil {
 		return e, fmt.Errorf("embed %s: %w", path, err)
 	}
 	e.Payload = o.Payload.String()
@@ -433,6 +440,12 @@ func outputName(outs *dicomio.OutputSet, dir, input, ext string, item int) (stri
 
 // Write encodes g as PNG or TIFF at path, through a temporary file and a rename.
 func Write(path string, g *watermark.Gray, format Format) error {
+	return WriteRecorded(path, g, format, nil)
+}
+
+// WriteRecorded is Write that also records the mark in a PNG (rec, when not nil; TIFF
+// outputs carry no record).
+func WriteRecorded(path string, g *watermark.Gray, format Format, rec *PNGRecord) error {
 	var buf bytes.Buffer
 	im := ToImage(g)
 	var err error
@@ -444,10 +457,14 @@ func Write(path string, g *watermark.Gray, format Format) error {
 	default:
 		return fmt.Errorf("write %s: format %q is not writable here", path, format)
 	}
+	data := buf.Bytes()
+	if err == nil && format == PNG && rec != nil {
+		data, err = withPNGRecord(data, *rec)
+	}
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return dicomio.WriteFileAtomic(path, buf.Bytes())
+	return dicomio.WriteFileAtomic(path, data)
 }
 
 // Verdict is what verify says about one file.
@@ -461,7 +478,8 @@ type Verdict struct {
 	// has lost its labels.
 	TagsStripped bool `json:"tags_stripped"`
 	// RecordedPayload and RecordedKeyID are the payload and key ids that augment's provenance
-	// record in a DICOM file says its pixels were marked with ("" when it has none).
+	// record in a DICOM file, or its record in a marked PNG (PNGRecord), says its pixels were
+	// marked with ("" when it has none).
 	RecordedPayload string `json:"recorded_payload_id,omitempty"`
 	RecordedKeyID   string `json:"recorded_key_id,omitempty"`
 	// Skipped is true for a DICOM file without an image (a structured report beside a study's
@@ -471,9 +489,9 @@ type Verdict struct {
 }
 
 // VerifyFile reads path and detects the mark in its first frame with keys (one or more:
-// watermark.DetectAny). A DICOM file whose provenance record names one of the keys is read
-// with that key alone: the choice depends on its tags, not its pixels, so no bound over the
-// keys is needed.
+// watermark.DetectAny). A DICOM file whose provenance record, or a PNG whose record, names
+// one of the keys is read with that key alone: the choice depends on its tags, not its
+// pixels, so no bound over the keys is needed.
 func VerifyFile(path string, keys ...watermark.Key) Verdict {
 	v := Verdict{Path: path}
 	f, err := Read(path)
@@ -490,11 +508,14 @@ func VerifyFile(path string, keys ...watermark.Key) Verdict {
 		if p, err := dicomio.InspectProvenance(path); err == nil && p.Record != nil {
 			v.RecordedPayload, v.RecordedKeyID = p.Record.Generation.WatermarkPayloadID, p.Record.Generation.WatermarkKeyID
 		}
-		for _, k := range keys {
-			if v.RecordedKeyID != "" && k.ID() == v.RecordedKeyID {
-				keys = []watermark.Key{k}
-				break
-			}
+	}
+	if f.Record != nil {
+		v.RecordedPayload, v.RecordedKeyID = f.Record.PayloadID, f.Record.KeyID
+	}
+	for _, k := range keys {
+		if v.RecordedKeyID != "" && k.ID() == v.RecordedKeyID {
+			keys = []watermark.Key{k}
+			break
 		}
 	}
 	r, err := watermark.DetectAny(f.Image, keys)
