@@ -94,17 +94,10 @@ func coarsePatternOf(seed [32]byte, nx, ny int) coarsePattern {
 }
 
 // cellAt maps sample i of n (covering the frame) onto m cells: the lower cell and the
-// weight of the upper one, for bilinear interpolation between cell centres.
+// weight of the upper one, for bilinear interpolation between cell centres (interpAt with
+// n/m samples per cell).
 func cellAt(i, n, m int) (int, float32) {
-	p := (float64(i)+0.5)*float64(m)/float64(n) - 0.5
-	if p <= 0 {
-		return 0, 0
-	}
-	if p >= float64(m-1) {
-		return m - 2, 1
-	}
-	p0 := math.Floor(p)
-	return int(p0), float32(p - p0)
+	return interpAt(i, float64(n)/float64(m), m)
 }
 
 // render draws the pattern on a fw×fh grid covering the whole frame.

@@ -26,8 +26,8 @@ const (
 	refinePhases  = 2      // resamplings of a refined candidate (offsets 0 and ½ sample)
 	decodeTries   = 3      // candidates (best pilot peaks) at which the payload is decoded
 	// Shares of the false-positive budget (weighted Bonferroni) of the pilot alone, by
-	// family of hypotheses; the rest, 0.50, goes to the pilot joined with the code; coarseWeight (coarse.go) to
-	// the primary read joined with the coarse layer.
+	// family of hypotheses, and coarseWeight (coarse.go) to the primary read joined with the
+	// coarse layer; the rest, 0.50, goes to the pilot joined with the code.
 	// primaryWeight: the aligned read in the image's own orientation, at the base cell size
 	// for its size, grey levels as marked (1 hypothesis: what most images need);
 	// alternateWeight: the same at the self-check's three other cell sizes of that base;
