@@ -50,14 +50,6 @@ type coarsePattern struct {
 	signs  []float32
 }
 
-// coarseCounts is the number of coarse cells along each axis of a w×h image: coarseCells
-// on both, whatever the aspect, so that the cells follow the frame (on a 256×218 image they
-// are 4×3.4 px). A resize of any aspect, which rounds the size to whole pixels, keeps the
-// pattern exactly, and the detector needs no hypothesis about the marked image's aspect.
-func coarseCounts(w, h int) (int, int) {
-	return coarseCells, coarseCells
-}
-
 // coarseSeed derives the coarse layer's key stream, separate from the tile's.
 func coarseSeed(k Key) [32]byte {
 	mac := hmac.New(sha256.New, k.secret)
@@ -67,15 +59,13 @@ func coarseSeed(k Key) [32]byte {
 	return seed
 }
 
-// newCoarsePattern draws the signs of a w×h image's coarse cells.
-func newCoarsePattern(seed [32]byte, w, h int) coarsePattern {
-	nx, ny := coarseCounts(w, h)
-	return coarsePatternOf(seed, nx, ny)
-}
-
-// coarsePatternOf draws the signs of nx×ny coarse cells. Each row of cells has its own
-// stream, so a row's signs do not depend on how many rows there are.
-func coarsePatternOf(seed [32]byte, nx, ny int) coarsePattern {
+// newCoarsePattern draws the signs of the coarse cells: coarseCells along each axis
+// whatever the image's aspect, so that the cells follow the frame (on a 256×218 image they
+// are 4×3.4 px). A resize of any aspect, which rounds the size to whole pixels, keeps the
+// pattern exactly, and the detector needs no hypothesis about the marked image's aspect.
+// Each row of cells is drawn from its own stream.
+func newCoarsePattern(seed [32]byte) coarsePattern {
+	nx, ny := coarseCells, coarseCells
 	p := coarsePattern{nx: nx, ny: ny, signs: make([]float32, nx*ny)}
 	for y := 0; y < ny; y++ {
 		s := seed
@@ -158,15 +148,14 @@ func (p coarsePattern) read(field []float32, fw, fh int) float64 {
 // coarseRead is the coarse layer's score on img in its own orientation.
 func coarseRead(img *Gray, seed [32]byte) float64 {
 	f, fw, fh := coarseField(img)
-	return newCoarsePattern(seed, img.Width, img.Height).read(f, fw, fh)
+	return newCoarsePattern(seed).read(f, fw, fh)
 }
 
 // coarseField is what the coarse layer is read from: the image resampled to coarseBins
 // samples per cell along each axis, whitened as the working grids are.
 func coarseField(img *Gray) ([]float32, int, int) {
-	src := shrinkForReads(img)
 	fw, fh := coarseCells*coarseBins, coarseCells*coarseBins
-	v, _ := resampleGray(src, fw, fh, false)
+	v, _ := resampleGray(img, fw, fh, false)
 	f, _ := normalisedField(v, fw, fh)
 	return f, fw, fh
 }

@@ -212,7 +212,7 @@ func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, fl floors) (*Gr
 	// shaped like the tile. mark renders the whole mark from the tile's cell values.
 	var coarse []float32
 	if usesCoarse(w, h) {
-		coarse = newCoarsePattern(lay.coarse, w, h).render(ww, wh)
+		coarse = newCoarsePattern(lay.coarse).render(ww, wh)
 		for i := range coarse {
 			coarse[i] *= amp[i]
 		}
@@ -230,7 +230,10 @@ func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, fl floors) (*Gr
 		}
 		return m
 	}
-	uni := mark(signs)
+	uni := append([]float32(nil), uniTile...) // mark(signs), the tile drawn once
+	for i, c := range coarse {
+		uni[i] += c
+	}
 	rms := upsampledRMS(newUpsampler(uni, ww, wh, w, h, k), w, h)
 	if rms == 0 {
 		return nil, fmt.Errorf("embed: mark has no energy")
