@@ -47,8 +47,9 @@ type File struct {
 	SyntheticData string
 	// Frames is the number of frames in the file (1 for PNG, TIFF and JPEG).
 	Frames int
-	// Record is a marked PNG's record of its mark (PNGRecord), nil when it has none.
-	Record *PNGRecord
+	// Record is a marked PNG's or TIFF's record of its mark (MarkRecord), nil when it has
+	// none.
+	Record *MarkRecord
 }
 
 // Sniff tells the format from the first bytes of a file. DICOM's "DICM" at offset 128 is
@@ -123,6 +124,9 @@ func Read(path string) (f *File, err error) {
 			}
 		case TIFF:
 			im, err = tiff.Decode(bytes.NewReader(data))
+			if err == nil {
+				f.Record, _ = readTIFFRecord(data)
+			}
 		default:
 			im, err = jpeg.Decode(bytes.NewReader(data))
 		}
@@ -388,7 +392,7 @@ func EmbedFile(ctx context.Context, path string, key watermark.Key, o EmbedOptio
 		return e, fmt.Errorf("embed %s: output folder: %w", path, err)
 	}
 	fl := o.Mark.WithDefaults()
-	rec := &PNGRecord{PayloadID: o.Payload.String(), KeyID: key.ID(), PSNRFloor: fl.PSNR, SSIMFloor: fl.SSIM}
+	rec := &MarkRecord{PayloadID: o.Payload.String(), KeyID: key.ID(), PSNRFloor: fl.PSNR, SSIMFloor: fl.SSIM}
 	if err := WriteRecorded(e.Output, m, outFormat, rec); err != nil {
 		return e, fmt.Errorf("embed %s: %w", path, err)
 	}
@@ -443,9 +447,8 @@ func Write(path string, g *watermark.Gray, format Format) error {
 	return WriteRecorded(path, g, format, nil)
 }
 
-// WriteRecorded is Write that also records the mark in a PNG (rec, when not nil; TIFF
-// outputs carry no record).
-func WriteRecorded(path string, g *watermark.Gray, format Format, rec *PNGRecord) error {
+// WriteRecorded is Write that also records the mark (rec, when not nil) in the file.
+func WriteRecorded(path string, g *watermark.Gray, format Format, rec *MarkRecord) error {
 	var buf bytes.Buffer
 	im := ToImage(g)
 	var err error
@@ -458,8 +461,12 @@ func WriteRecorded(path string, g *watermark.Gray, format Format, rec *PNGRecord
 		return fmt.Errorf("write %s: format %q is not writable here", path, format)
 	}
 	data := buf.Bytes()
-	if err == nil && format == PNG && rec != nil {
-		data, err = withPNGRecord(data, *rec)
+	if err == nil && rec != nil {
+		if format == PNG {
+			data, err = withPNGRecord(data, *rec)
+		} else {
+			data, err = withTIFFRecord(data, *rec)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -478,8 +485,8 @@ type Verdict struct {
 	// has lost its labels.
 	TagsStripped bool `json:"tags_stripped"`
 	// RecordedPayload and RecordedKeyID are the payload and key ids that augment's provenance
-	// record in a DICOM file, or its record in a marked PNG (PNGRecord), says its pixels were
-	// marked with ("" when it has none).
+	// record in a DICOM file, or its record in a marked PNG or TIFF (MarkRecord), says its
+	// pixels were marked with ("" when it has none).
 	RecordedPayload string `json:"recorded_payload_id,omitempty"`
 	RecordedKeyID   string `json:"recorded_key_id,omitempty"`
 	// Skipped is true for a DICOM file without an image (a structured report beside a study's
@@ -489,7 +496,7 @@ type Verdict struct {
 }
 
 // VerifyFile reads path and detects the mark in its first frame with keys (one or more:
-// watermark.DetectAny). A DICOM file whose provenance record, or a PNG whose record, names
+// watermark.DetectAny). A DICOM file whose provenance record, or a PNG or TIFF whose record, names
 // one of the keys is read with that key alone: the choice depends on its tags, not its
 // pixels, so no bound over the keys is needed.
 func VerifyFile(path string, keys ...watermark.Key) Verdict {
