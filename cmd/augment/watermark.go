@@ -82,7 +82,8 @@ func (a *app) watermarkEmbedCommand() *cobra.Command {
 		Long: `embed writes a marked copy of each image to --out. PNG and TIFF stay PNG and TIFF, JPEG
 becomes PNG (re-encoding JPEG would weaken the mark), and DICOM is written as a synthetic
 instance (Synthetic Data YES, new UIDs, payload and key ids in augment's provenance record),
-every frame of a multi-frame instance carrying its payload. The payload id of file i is
+every frame of a multi-frame instance carrying its payload; a PNG or TIFF output records the
+payload and key ids (a tEXt chunk, the ImageDescription tag). The payload id of file i is
 derived from --run-id and i, so the same run id writes the same marks; the default run id is
 a digest of the key id and the inputs' contents, so that marking the same files again gives
 the same payloads and any other batch other ones. A file whose mark lives
@@ -244,7 +245,8 @@ instance the image was written as.
 --key-file may be given several times (the keys of several sites or years): each file is
 read with every key, and the false-positive probability is multiplied by their number, so
 that an unmarked file is still reported present with probability at most 1e-9. A DICOM file
-whose provenance record names one of the keys is read with that key alone.`,
+whose provenance record, or a PNG or TIFF whose record, names one of the keys is read with
+that key alone.`,
 		Example: `  augment watermark verify --key-file wm.key export/*.png
   augment watermark verify --key-file wm.key --manifest synth/manifest.parquet export/img.png
   augment watermark verify --json --key-file wm.key study/ | jq .result.payload
