@@ -493,7 +493,37 @@ func TestFalsePositives(t *testing.T) {
 	t.Logf("%d unmarked real images × 8 orientations: highest primary aligned read %.2fσ (needs %.2fσ alone)", len(imgs), maxPrimary, th.Primary)
 	t.Logf("%d unmarked real images × 8 orientations: highest primary read joined with the coarse read %.2fσ (needs %.2fσ)", len(imgs), maxCoarse, th.Coarse)
 	t.Logf("%d unmarked real images × 8 orientations: highest score %.2fσ (the pilot alone needs %.2fσ in the primary aligned read, %.2fσ at the other cell sizes, %.2fσ in the other aligned reads of the own orientation, %.2fσ in another orientation, %.2fσ searched)", len(imgs), maxScore, th.Primary, th.Alternate, th.Aligned, th.Oriented, th.Search)
-	// The wrong key finds nothing in marked images, attacked or not.
+	// The wrong key finds nothing in marked images: six images spread over the sample (every
+	// image with AUGMENT_LONG) marked with the key, in all 8 orientations, and three marked
+	// images attacked.
+	step := max(1, len(imgs)/6)
+	if all {
+		step = 1
+	}
+	maxWrong, nMarked := 0.0, 0
+	for i := 0; i < len(imgs); i += step {
+		g := imgs[i]
+		m, err := Embed(g, key, Payload{ID: 0x5A00 + uint64(i), Version: 1})
+		if err != nil {
+			t.Logf("image %d (%d×%d) not marked: %v", i, g.Width, g.Height, err)
+			continue
+		}
+		nMarked++
+		for o := 0; o < 8; o++ {
+			r, err := Detect(Orient(m, o), wrong)
+			if err != nil {
+				t.Fatalf("marked image %d: %v", i, err)
+			}
+			if r.Present || r.Payload != nil {
+				t.Errorf("marked image %d (%d×%d) orientation %d: the wrong key found a mark (score %.1f, payload %v)", i, g.Width, g.Height, o, r.Score, r.Payload)
+			}
+			maxWrong = max(maxWrong, r.Score, r.CoarseScore)
+		}
+	}
+	if nMarked == 0 {
+		t.Fatal("no image of the sample could be marked")
+	}
+	t.Logf("%d marked real images × 8 orientations read with a wrong key: highest score %.2fσ", nMarked, maxWrong)
 	_, marked := testImages(t, 3)
 	for i, g := range marked {
 		m, err := Embed(g, key, Payload{ID: 99, Version: 1})
