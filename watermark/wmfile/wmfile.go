@@ -1,6 +1,10 @@
 // Package wmfile reads and writes the image files that the watermark commands work on —
-// PNG, TIFF, JPEG and DICOM — as watermark.Gray pixel arrays. Package watermark itself
-// knows nothing of file formats; DICOM goes through package dicomio.
+// PNG, TIFF, JPEG and DICOM — as watermark.Gray pixel arrays, and runs the commands' work on
+// them (embed, verify, the robustness suite and its report). Package watermark itself knows
+// nothing of file formats; DICOM goes through package dicomio. Marked PNG and TIFF files
+// record their mark (MarkRecord) in a tEXt chunk and in the ImageDescription tag; both are
+// added to the standard encoders' output by hand (record.go), since image/png and
+// golang.org/x/image/tiff write no custom chunks or tags.
 package wmfile
 
 import (
