@@ -138,9 +138,16 @@ func embedChecked(img *Gray, key Key, p Payload, o Options, mustKnow bool) (*Gra
 	var best *Gray
 	bestScore, bestOK := -1.0, false
 	for k := 0; k < len(geoms); k++ {
-		out, err := embedAt(img, lay, bits, geoms[k], fl)
+		out, err := embedAt(img, lay, bits, geoms[k], fl, true)
 		if err != nil {
 			return nil, false, err
+		}
+		if usesCoarse(w, h) && coarseRead(out, lay.coarse) < coarseKeep {
+			// The coarse layer reads too weakly on this host to be found after the
+			// attacks it is for; the tile gets its energy back.
+			if out, err = embedAt(img, lay, bits, geoms[k], fl, false); err != nil {
+				return nil, false, err
+			}
 		}
 		if !small && !mustKnow {
 			return out, false, nil
@@ -173,7 +180,7 @@ const (
 )
 
 // embedAt marks img with the coded bits at geometry geom (cells on the short side).
-func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, fl floors) (*Gray, error) {
+func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, fl floors, withCoarse bool) (*Gray, error) {
 	w, h := img.Width, img.Height
 	k := float64(min(w, h)) / float64(geom.workShort()) // image pixels per working sample
 	ww, wh := workSize(w, h, geom)
@@ -211,7 +218,7 @@ func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, fl floors) (*Gr
 	// The coarse layer (coarse.go), on small images: coarseShare of the mark's energy,
 	// shaped like the tile. mark renders the whole mark from the tile's cell values.
 	var coarse []float32
-	if usesCoarse(w, h) {
+	if withCoarse && usesCoarse(w, h) {
 		coarse = newCoarsePattern(lay.coarse).render(ww, wh)
 		for i := range coarse {
 			coarse[i] *= amp[i]

@@ -125,7 +125,7 @@ func TestEmbedSelfCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := embedAt(img, lay, bits, geomLarge, floors{DefaultPSNR, DefaultSSIM})
+	first, err := embedAt(img, lay, bits, geomLarge, floors{DefaultPSNR, DefaultSSIM}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
