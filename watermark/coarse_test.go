@@ -3,6 +3,7 @@ package watermark
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -190,8 +191,8 @@ func TestCoarseLayer(t *testing.T) {
 	}
 	gain /= float64(max(1, kept))
 	t.Logf("×0.25: %d of %d present; the layer kept on %d, where the joined read is %.1fσ above the pilot's best on average", found, len(imgs), kept, gain)
-	if found < 3 || gain < 0.8 || kept < 4 || kept == len(imgs) {
-		t.Errorf("×0.25: %d of %d present (want 3 or more); layer kept on %d (want 4 or more, not all), where the joined read is %.1fσ above the pilot's (want 0.8 or more)", found, len(imgs), kept, gain)
+	if found < 3 || gain < 0.8 || kept < 4 {
+		t.Errorf("×0.25: %d of %d present (want 3 or more); layer kept on %d (want 4 or more), where the joined read is %.1fσ above the pilot's (want 0.8 or more)", found, len(imgs), kept, gain)
 	}
 }
 
@@ -213,7 +214,12 @@ func TestCoarseKeepRule(t *testing.T) {
 		t.Fatal(err)
 	}
 	fl := floors{DefaultPSNR, DefaultSSIM}
-	imgs := cxrImages(t, 12)
+	// Chest X-rays with blotches at the coarse cells' scale added (what generated images
+	// often have), which drown the layer on some, and the plain ones, which keep it.
+	var imgs []*Gray
+	for i, g := range cxrImages(t, 6) {
+		imgs = append(imgs, g, blotched(g, 12, uint64(i)))
+	}
 	var dropped int
 	var gain float64
 	for i, g := range imgs {
@@ -252,12 +258,35 @@ func TestCoarseKeepRule(t *testing.T) {
 		t.Logf("image %d: coarse read %.1f; crop 50 %%: pilot %.2f with the layer, %.2f without", i, zw, rw.Score, ro.Score)
 		gain += ro.Score - rw.Score
 	}
-	if dropped == 0 {
-		t.Skip("no image of the sample reads the layer under coarseKeep")
+	if dropped == 0 || dropped == len(imgs) {
+		t.Fatalf("the layer read under coarseKeep on %d of %d images: the sample does not exercise the rule", dropped, len(imgs))
 	}
 	gain /= float64(dropped)
 	t.Logf("the layer left out on %d of %d; crop 50 %% reads %.2fσ higher on average without it", dropped, len(imgs), gain)
 	if gain <= 0 {
 		t.Errorf("crop 50 %%: the tile reads %.2fσ lower without the layer than with it", -gain)
 	}
+}
+
+// blotched adds smooth random blotches about 4 px wide with an rms of amp grey levels.
+func blotched(g *Gray, amp float64, seed uint64) *Gray {
+	rng := rand.New(rand.NewPCG(seed, 0xB10))
+	n := make([]float32, len(g.Pix))
+	for i := range n {
+		n[i] = float32(rng.NormFloat64())
+	}
+	for range 3 { // a 5×5 box three times: about a Gaussian of σ 2.4 px
+		n = boxMean(n, g.Width, g.Height, 2)
+	}
+	var ss float64
+	for _, v := range n {
+		ss += float64(v) * float64(v)
+	}
+	sc := amp / math.Sqrt(ss/float64(len(n)))
+	out := g.Clone()
+	m := g.Max()
+	for i, v := range g.Pix {
+		out.Pix[i] = uint16(math.Max(0, math.Min(m, math.Round(float64(v)+sc*float64(n[i])))))
+	}
+	return out
 }
