@@ -201,18 +201,7 @@ func TestCoarseLayer(t *testing.T) {
 // scale drowns the layer, the tile reads stronger than with the layer forced in.
 func TestCoarseKeepRule(t *testing.T) {
 	key := benchKey(t)
-	lay, err := newLayout(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cd, err := newCodec()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bits, err := cd.encode(Payload{ID: 0x3D00, Version: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	lay, bits := layoutAndBits(t, key, Payload{ID: 0x3D00, Version: 1})
 	fl := floors{DefaultPSNR, DefaultSSIM}
 	// Chest X-rays with blotches at the coarse cells' scale added (what generated images
 	// often have), which drown the layer on some, and the plain ones, which keep it.
@@ -289,4 +278,23 @@ func blotched(g *Gray, amp float64, seed uint64) *Gray {
 		out.Pix[i] = uint16(math.Max(0, math.Min(m, math.Round(float64(v)+sc*float64(n[i])))))
 	}
 	return out
+}
+
+// layoutAndBits returns the key's layout and the payload's coded bits, for tests that call
+// embedAt directly.
+func layoutAndBits(t *testing.T, key Key, p Payload) (*layout, []byte) {
+	t.Helper()
+	lay, err := newLayout(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cd, err := newCodec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bits, err := cd.encode(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lay, bits
 }

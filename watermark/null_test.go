@@ -113,18 +113,7 @@ func TestEmbedSelfCheck(t *testing.T) {
 	img := periodicHost(11, 25, 2)
 	key := benchKey(t)
 	p := Payload{ID: 0xABCDE, Version: 1}
-	lay, err := newLayout(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cd, err := newCodec()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bits, err := cd.encode(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lay, bits := layoutAndBits(t, key, p)
 	first, err := embedAt(img, lay, bits, geomLarge, floors{DefaultPSNR, DefaultSSIM}, true)
 	if err != nil {
 		t.Fatal(err)
