@@ -32,12 +32,7 @@ func TestPNGRecordRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("PNG with the record does not decode: %v", err)
 	}
-	back := FromImage(im)
-	for i := range g.Pix {
-		if back.Pix[i] != g.Pix[i] {
-			t.Fatalf("pixel %d changed: %d, want %d", i, back.Pix[i], g.Pix[i])
-		}
-	}
+	samePixels(t, FromImage(im), g)
 	got, err := readPNGRecord(data)
 	if err != nil || got == nil || *got != want {
 		t.Fatalf("record read back %+v (%v), want %+v", got, err, want)
@@ -146,15 +141,7 @@ func TestTIFFRecordRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("TIFF with the record does not decode: %v", err)
 			}
-			back := FromImage(im)
-			if back.Width != c.want.Width || back.Height != c.want.Height {
-				t.Fatalf("size %d×%d, want %d×%d", back.Width, back.Height, c.want.Width, c.want.Height)
-			}
-			for i := range c.want.Pix {
-				if back.Pix[i] != c.want.Pix[i] {
-					t.Fatalf("pixel %d changed: %d, want %d", i, back.Pix[i], c.want.Pix[i])
-				}
-			}
+			samePixels(t, FromImage(im), c.want)
 			got, err := readTIFFRecord(data)
 			if err != nil || got == nil || *got != want {
 				t.Fatalf("record read back %+v (%v), want %+v", got, err, want)
@@ -221,4 +208,17 @@ func bigEndianTIFF(w, h int, pix []byte) []byte {
 		}
 	}
 	return bo.AppendUint32(out, 0)
+}
+
+// samePixels fails the test unless got has want's size and pixels.
+func samePixels(t *testing.T, got, want *watermark.Gray) {
+	t.Helper()
+	if got.Width != want.Width || got.Height != want.Height {
+		t.Fatalf("size %d×%d, want %d×%d", got.Width, got.Height, want.Width, want.Height)
+	}
+	for i := range want.Pix {
+		if got.Pix[i] != want.Pix[i] {
+			t.Fatalf("pixel %d changed: %d, want %d", i, got.Pix[i], want.Pix[i])
+		}
+	}
 }
