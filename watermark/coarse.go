@@ -18,9 +18,9 @@ import (
 // and has no synchronisation of its own: it is read only where the frame was kept
 // (rescales, JPEG, blur, noise, grey-level changes), by resampling the image to
 // coarseBins samples per cell, whitening it like the working grids, and correlating each
-// cell's bilinear footprint with its sign. Its score over random keys is bounded by
-// Hoeffding exactly like the pilot's (the signs come from their own key stream, independent
-// of the tile's), and it is joined with the primary aligned read as (z_P + z_C)/√2, which
+// cell's bilinear footprint with its sign. Its score over random keys is bounded exactly
+// like the pilot's (tail.go; the signs come from their own key stream, independent of the
+// tile's), and it is joined with the primary aligned read as (z_P + z_C)/√2, which
 // is again a normalised sum of independent random signs: a family of its own with
 // coarseWeight of the false-positive budget (one hypothesis per primary base geometry).
 // Where the layer reads too weakly on the marked image to be found after those attacks, the
@@ -124,7 +124,7 @@ func (p coarsePattern) render(fw, fh int) []float32 {
 
 // read scores the pattern on a whitened fw×fh field covering the whole frame: each cell's
 // statistic G_c is the field summed over the cell's bilinear footprint, and the score is
-// Σ s_c·G_c / √(Σ G_c²), whose tail over random signs Hoeffding bounds by exp(−z²/2).
+// Σ s_c·G_c / √(Σ G_c²), a normalised sum of random signs, whose tail signTail bounds.
 func (p coarsePattern) read(field []float32, fw, fh int) float64 {
 	g := make([]float64, len(p.signs))
 	xs, wx := make([]int, fw), make([]float64, fw)

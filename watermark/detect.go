@@ -55,7 +55,7 @@ type Result struct {
 	Score float64 `json:"score"`
 	// FalsePositive bounds the probability that an unmarked image (or one marked with
 	// another key) scores as high. It joins seven bounds (weighted Bonferroni): the pilot's
-	// null over random keys (Hoeffding) at the aligned reads of an uncropped image (the
+	// null over random keys (a sum of random signs, tail.go) at the aligned reads of an uncropped image (the
 	// primary read, the alternate cell sizes, the rest of its own orientation, the seven
 	// other orientations); the same over every searched scale, orientation and shift; the
 	// primary read joined with the coarse layer's read (CoarseScore); and
@@ -145,12 +145,13 @@ func detect(img, frame *Gray, key Key) (Result, error) {
 	res.Scale = best.r
 	res.Inverted = best.z < 0
 	res.Stretch = best.stretch
-	// Hoeffding, per test (one-sided: a sign is a test of its own), for the best score of
-	// each family, weighed by its share (weighted Bonferroni); the strongest family says
-	// where the mark was found.
-	tail := func(n, z float64) float64 { return math.Min(1, n*math.Exp(-z*z/2)) }
-	minP := tail(tests, best.z) / searchWeight
-	if p := tail(alignedOrientedTests, oriented.z) / orientedWeight; p < minP {
+	// The tail of a normalised sum of random signs (tail.go), per test (one-sided: a sign is
+	// a test of its own, so the search's and the other orientations' best is taken in
+	// absolute value), for the best score of each family, weighed by its share (weighted
+	// Bonferroni); the strongest family says where the mark was found.
+	tail := signTail
+	minP := tail(tests, math.Abs(best.z)) / searchWeight
+	if p := tail(alignedOrientedTests, math.Abs(oriented.z)) / orientedWeight; p < minP {
 		minP = p
 		res.Orientation, res.Scale, res.Inverted, res.Stretch = orientationNames[oriented.d], oriented.r, oriented.z < 0, oriented.stretch
 	}
@@ -163,7 +164,7 @@ func detect(img, frame *Gray, key Key) (Result, error) {
 	// independent signs, one hypothesis per primary base.
 	if min(frame.Width, frame.Height) < coarseReadSide {
 		res.CoarseScore = (max(0, reads.primary) + coarseRead(frame, lay.coarse)) / math.Sqrt2
-		if p := tail(np, res.CoarseScore) / coarseWeight; p < idP {
+		if p := joinedTail(np, res.CoarseScore) / coarseWeight; p < idP {
 			idP = p
 		}
 	}
@@ -480,8 +481,8 @@ type candidate struct {
 // periodic structures included) and a random key, the pilot correlation at any shift and
 // orientation is a sum over the pilot cells of independent random signs times what the
 // fold holds at those cells, Σ σ_c·G(c), because the template is linear in the pilot
-// signs. Hoeffding's inequality bounds its tail by exp(−z²/2) with z = corr/√(Σ G(c)²),
-// which the detector computes at every shift and orientation with two more FFTs.
+// signs. Its tail is bounded by c·Q(z) (tail.go) with z = corr/√(Σ G(c)²), which the
+// detector computes at every shift and orientation with two more FFTs.
 type detector struct {
 	n      int
 	lay    *layout
@@ -909,7 +910,7 @@ type Thresholds struct {
 // side is at least 160 px (below, the primary read tries two base geometries and its
 // thresholds are about 0.1σ higher).
 func PilotThresholds() Thresholds {
-	z := func(n, w float64) float64 { return math.Sqrt(2 * math.Log(n/(w*FalsePositiveTarget))) }
+	z := func(n, w float64) float64 { return signThreshold(n, w*FalsePositiveTarget) }
 	na := float64(len(geomLarge.alternatives()) - 1)
 	return Thresholds{
 		Primary:   z(1, primaryWeight),
@@ -917,7 +918,7 @@ func PilotThresholds() Thresholds {
 		Aligned:   z(identityTests-1-na, alignedWeight),
 		Oriented:  z(alignedOrientedTests, orientedWeight),
 		Search:    z(searchTests(), searchWeight),
-		Coarse:    z(1, coarseWeight),
+		Coarse:    joinedThreshold(1, coarseWeight*FalsePositiveTarget),
 	}
 }
 
