@@ -23,16 +23,31 @@ import (
 // tile's), and it is joined with the primary aligned read as (z_P + z_C)/√2, which
 // is again a normalised sum of independent random signs: a family of its own with
 // coarseWeight of the false-positive budget (one hypothesis per primary base geometry).
-// Where the layer reads too weakly on the marked image to be found after those attacks, the
-// embedder leaves it out (coarseKeep); the detector reads it all the same.
+// How much of the mark the layer gets is chosen per image (chooseCoarse): coarseShare where
+// a quarter-size copy of the result is found with that, coarseStrongShare where only the
+// stronger layer makes it found, and none where neither would and the layer reads too
+// weakly to help after the other attacks (coarseKeep); the detector reads it all the same.
 const (
-	coarseCells   = 64
-	coarseBins    = 3
-	coarseShare   = 0.11
-	coarseMinSide = 128
-	coarseMaxSide = 320
-	coarseWeight  = 0.05
-	// coarseKeep: the embedder reads the layer on its own result and embeds again without
+	coarseCells = 64
+	coarseBins  = 3
+	coarseShare = 0.11
+	// coarseStrongShare is the layer's share on images whose quarter-size copy the base share
+	// leaves unfound and this one does not. On 20 chest X-rays of the suite (the layer at
+	// this share wherever the base share was not enough) ×0.25 presence went from 7 to 18
+	// (with a Catmull-Rom downscaler the embedder does not simulate, 5 to 16; ×0.3, 15 to
+	// 19) for one presence after a 50 % crop (18 to 17); 0.2 gave 11 for the same cost.
+	coarseStrongShare = 0.30
+	// coarseMargin: the base share is kept without trying the strong one when the simulated
+	// quarter-size copy reads this much above the join's threshold; the strong share is
+	// taken when its copy reads coarseStrongMargin above it. Other downscalers than the
+	// simulated one (area averaging) leave a little less.
+	coarseMargin       = 0.5
+	coarseStrongMargin = 0.1
+	coarseMinSide      = 128
+	coarseMaxSide      = 320
+	coarseWeight       = 0.05
+	// coarseKeep: where the strong share does not make a quarter-size copy found either,
+	// the embedder reads the base share's layer on its own result and embeds again without
 	// it where it scores under this. No image measured with a weaker layer was found after
 	// a quarter-size copy (the lowest found: 4.67σ of 48 generated images, 6.48σ of 23 chest
 	// X-rays), so there the layer only takes the tile's energy. It is left out on 10 of 100
@@ -48,8 +63,8 @@ const (
 	coarseReadSide = 2 * coarseMaxSide
 )
 
-// usesCoarse says whether the embedder adds the coarse layer to a w×h image (where it reads
-// at coarseKeep or more on the result).
+// usesCoarse says whether the embedder may add the coarse layer to a w×h image
+// (chooseCoarse decides how much).
 func usesCoarse(w, h int) bool {
 	s := min(w, h)
 	return s >= coarseMinSide && s < coarseMaxSide
@@ -170,4 +185,42 @@ func coarseField(img *Gray) ([]float32, int, int) {
 	v, _ := resampleGray(img, fw, fh, false)
 	f, _ := normalisedField(v, fw, fh)
 	return f, fw, fh
+}
+
+// chooseCoarse decides how much of the mark the coarse layer gets on img, given weak, img
+// marked with the base share: the mark exists for the quarter-size copy, so the embedder
+// makes one of its result (area averaging, as Rescale) and reads it as the detector's joined
+// read does. The base share is kept where the copy reads well over the join's threshold;
+// else the strong share is tried and taken where its copy is found; else the base share is
+// kept where the layer reads at coarseKeep or more on the marked image (it helps heavy JPEG
+// and stays ready for milder downscales), and the layer is left out where it does not.
+func chooseCoarse(img, weak *Gray, lay *layout, bits []byte, g geometry, fl floors) (*Gray, error) {
+	qw, qh := int(math.Round(float64(img.Width)/4)), int(math.Round(float64(img.Height)/4))
+	need := joinedThreshold(float64(len(primaryBases(qw, qh))), coarseWeight*FalsePositiveTarget)
+	keep := coarseRead(weak, lay.coarse) >= coarseKeep
+	if keep && quarterJoined(weak, lay) >= need+coarseMargin {
+		return weak, nil
+	}
+	strong, err := embedAt(img, lay, bits, g, fl, coarseStrongShare)
+	if err != nil {
+		return nil, err
+	}
+	if quarterJoined(strong, lay) >= need+coarseStrongMargin {
+		return strong, nil
+	}
+	if keep {
+		return weak, nil
+	}
+	return embedAt(img, lay, bits, g, fl, 0)
+}
+
+// quarterJoined is the joined read ((z_P + z_C)/√2, as Detect computes it) of a quarter-size
+// copy of marked; 0 where the copy is under MinDetectSide.
+func quarterJoined(marked *Gray, lay *layout) float64 {
+	q := Rescale(marked, 0.25)
+	if q.Width < MinDetectSide || q.Height < MinDetectSide {
+		return 0
+	}
+	reads := alignedCandidates(q, newDetector(lay, tileBins), nil)
+	return (max(0, reads.primary) + coarseRead(q, lay.coarse)) / math.Sqrt2
 }

@@ -138,14 +138,14 @@ func embedChecked(img *Gray, key Key, p Payload, o Options, mustKnow bool) (*Gra
 	var best *Gray
 	bestScore, bestOK := -1.0, false
 	for k := 0; k < len(geoms); k++ {
-		out, err := embedAt(img, lay, bits, geoms[k], fl, true)
+		out, err := embedAt(img, lay, bits, geoms[k], fl, coarseShare)
 		if err != nil {
 			return nil, false, err
 		}
-		if usesCoarse(w, h) && coarseRead(out, lay.coarse) < coarseKeep {
-			// The coarse layer reads too weakly on this host to be found after the
-			// attacks it is for; the tile gets its energy back.
-			if out, err = embedAt(img, lay, bits, geoms[k], fl, false); err != nil {
+		if usesCoarse(w, h) {
+			// How much of the mark the coarse layer gets depends on what a quarter-size
+			// copy of the result would keep of it (coarse.go).
+			if out, err = chooseCoarse(img, out, lay, bits, geoms[k], fl); err != nil {
 				return nil, false, err
 			}
 		}
@@ -179,8 +179,9 @@ const (
 	selfCheckStrong = 9.5
 )
 
-// embedAt marks img with the coded bits at geometry geom (cells on the short side).
-func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, fl floors, withCoarse bool) (*Gray, error) {
+// embedAt marks img with the coded bits at geometry geom (cells on the short side), with
+// share of the mark's energy in the coarse layer where the image carries one (0: none).
+func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, fl floors, share float64) (*Gray, error) {
 	w, h := img.Width, img.Height
 	k := float64(min(w, h)) / float64(geom.workShort()) // image pixels per working sample
 	ww, wh := workSize(w, h, geom)
@@ -215,16 +216,16 @@ func embedAt(img *Gray, lay *layout, bits []byte, geom geometry, fl floors, with
 
 	signs := lay.cellValues(bits)
 	uniTile := renderMark(amp, ww, wh, signs)
-	// The coarse layer (coarse.go), on small images: coarseShare of the mark's energy,
-	// shaped like the tile. mark renders the whole mark from the tile's cell values.
+	// The coarse layer (coarse.go), on small images: share of the mark's energy, shaped like
+	// the tile. mark renders the whole mark from the tile's cell values.
 	var coarse []float32
-	if withCoarse && usesCoarse(w, h) {
+	if share > 0 && usesCoarse(w, h) {
 		coarse = newCoarsePattern(lay.coarse).render(ww, wh)
 		for i := range coarse {
 			coarse[i] *= amp[i]
 		}
 		if ec := meanSquare(coarse); ec > 0 {
-			sc := float32(math.Sqrt(coarseShare / (1 - coarseShare) * meanSquare(uniTile) / ec))
+			sc := float32(math.Sqrt(share / (1 - share) * meanSquare(uniTile) / ec))
 			for i := range coarse {
 				coarse[i] *= sc
 			}

@@ -114,7 +114,7 @@ func TestEmbedSelfCheck(t *testing.T) {
 	key := benchKey(t)
 	p := Payload{ID: 0xABCDE, Version: 1}
 	lay, bits := layoutAndBits(t, key, p)
-	first, err := embedAt(img, lay, bits, geomLarge, floors{DefaultPSNR, DefaultSSIM}, true)
+	first, err := embedAt(img, lay, bits, geomLarge, floors{DefaultPSNR, DefaultSSIM}, coarseShare)
 	if err != nil {
 		t.Fatal(err)
 	}
