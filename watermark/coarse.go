@@ -37,6 +37,9 @@ const (
 	// (with a Catmull-Rom downscaler the embedder does not simulate, 5 to 16; ×0.3, 15 to
 	// 19) for one presence after a 50 % crop (18 to 17); 0.2 gave 11 for the same cost.
 	coarseStrongShare = 0.30
+	// coarseMidShare is tried before coarseStrongShare: where it is enough, the tile keeps
+	// more of the mark (docs/watermark.md, *How much of the mark the layer gets*).
+	coarseMidShare = 0.20
 	// coarseMargin: the base share is kept without trying the strong one when the simulated
 	// quarter-size copy reads this much above the join's threshold; the strong share is
 	// taken when its copy reads coarseStrongMargin above it. Other downscalers than the
@@ -191,7 +194,8 @@ func coarseField(img *Gray) ([]float32, int, int) {
 // marked with the base share: the mark exists for the quarter-size copy, so the embedder
 // makes one of its result (area averaging, as Rescale) and reads it as the detector's joined
 // read does. The base share is kept where the copy reads well over the join's threshold;
-// else the strong share is tried and taken where its copy is found; else the base share is
+// else the mid and then the strong share are tried, and the first whose copy is found is
+// taken; else the base share is
 // kept where the layer reads at coarseKeep or more on the marked image (it helps heavy JPEG
 // and stays ready for milder downscales), and the layer is left out where it does not.
 func chooseCoarse(img, weak *Gray, lay *layout, bits []byte, g geometry, fl floors) (*Gray, error) {
@@ -201,12 +205,14 @@ func chooseCoarse(img, weak *Gray, lay *layout, bits []byte, g geometry, fl floo
 	if keep && quarterJoined(weak, lay) >= need+coarseMargin {
 		return weak, nil
 	}
-	strong, err := embedAt(img, lay, bits, g, fl, coarseStrongShare)
-	if err != nil {
-		return nil, err
-	}
-	if quarterJoined(strong, lay) >= need+coarseStrongMargin {
-		return strong, nil
+	for _, share := range []float64{coarseMidShare, coarseStrongShare} {
+		strong, err := embedAt(img, lay, bits, g, fl, share)
+		if err != nil {
+			return nil, err
+		}
+		if quarterJoined(strong, lay) >= need+coarseStrongMargin {
+			return strong, nil
+		}
 	}
 	if keep {
 		return weak, nil
