@@ -288,7 +288,7 @@ func cropCases(t *testing.T, areas map[string]float64) []cropCase {
 // TestPrimaryRead: the aligned read at the image's own base cell size, with its grey levels
 // as marked, is one hypothesis with its own share of the false-positive budget, so a mark
 // found there alone, above that family's threshold but under the other aligned families'
-// (6.65 against 7.05), is present. The marked image is made noisier until its primary read
+// (6.40 against 6.80), is present. The marked image is made noisier until its primary read
 // falls into that window with no payload decoded.
 func TestPrimaryRead(t *testing.T) {
 	key := benchKey(t)
