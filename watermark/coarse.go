@@ -202,7 +202,8 @@ func chooseCoarse(img, weak *Gray, lay *layout, bits []byte, g geometry, fl floo
 	qw, qh := int(math.Round(float64(img.Width)/4)), int(math.Round(float64(img.Height)/4))
 	need := joinedThreshold(float64(len(primaryBases(qw, qh))), coarseWeight*FalsePositiveTarget)
 	keep := coarseRead(weak, lay.coarse) >= coarseKeep
-	if keep && quarterJoined(weak, lay) >= need+coarseMargin {
+	df := newDetector(lay, tileBins) // one set of templates for every copy read
+	if keep && quarterJoined(weak, lay, df) >= need+coarseMargin {
 		return weak, nil
 	}
 	for _, share := range []float64{coarseMidShare, coarseStrongShare} {
@@ -210,7 +211,7 @@ func chooseCoarse(img, weak *Gray, lay *layout, bits []byte, g geometry, fl floo
 		if err != nil {
 			return nil, err
 		}
-		if quarterJoined(strong, lay) >= need+coarseStrongMargin {
+		if quarterJoined(strong, lay, df) >= need+coarseStrongMargin {
 			return strong, nil
 		}
 	}
@@ -221,12 +222,13 @@ func chooseCoarse(img, weak *Gray, lay *layout, bits []byte, g geometry, fl floo
 }
 
 // quarterJoined is the joined read ((z_P + z_C)/√2, as Detect computes it) of a quarter-size
-// copy of marked; 0 where the copy is under MinDetectSide.
-func quarterJoined(marked *Gray, lay *layout) float64 {
+// copy of marked, read with df (the key's detector at tileBins); 0 where the copy is under
+// MinDetectSide.
+func quarterJoined(marked *Gray, lay *layout, df *detector) float64 {
 	q := Rescale(marked, 0.25)
 	if q.Width < MinDetectSide || q.Height < MinDetectSide {
 		return 0
 	}
-	reads := alignedCandidates(q, newDetector(lay, tileBins), nil)
+	reads := alignedCandidates(q, df, nil)
 	return (max(0, reads.primary) + coarseRead(q, lay.coarse)) / math.Sqrt2
 }

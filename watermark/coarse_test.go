@@ -285,7 +285,8 @@ func TestCoarseShareChoice(t *testing.T) {
 			t.Fatal(err)
 		}
 		need := joinedThreshold(float64(len(primaryBases(g.Width/4, g.Height/4))), coarseWeight*FalsePositiveTarget)
-		jw, jm, js := quarterJoined(weak, lay), quarterJoined(mid, lay), quarterJoined(strong, lay)
+		df := newDetector(lay, tileBins)
+		jw, jm, js := quarterJoined(weak, lay, df), quarterJoined(mid, lay, df), quarterJoined(strong, lay, df)
 		keep := coarseRead(weak, lay.coarse) >= coarseKeep
 		weakEnough := keep && jw >= need+coarseMargin
 		midEnough, strongEnough := jm >= need+coarseStrongMargin, js >= need+coarseStrongMargin
