@@ -69,6 +69,54 @@ func BenchmarkSpeed(b *testing.B) {
 	}
 }
 
+// BenchmarkEmbedSmall measures Embed on one core on 12 chest X-rays of the corpus (178–256 px,
+// where the embedder checks itself, may try other cell sizes and chooses the coarse layer's
+// share) against a peer measured in the same run: one embedding of the same images at the
+// base cell size and share, with no check and no choice. The ratio is what the self-check
+// and the share choice cost:
+//
+//	go test ./watermark -run '^$' -bench BenchmarkEmbedSmall -benchtime 3x
+func BenchmarkEmbedSmall(b *testing.B) {
+	prev := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(prev)
+	key := benchKey(b)
+	imgs := cxrImages(b, 12)
+	lay, err := newLayout(key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cd, err := newCodec()
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := Payload{ID: 0x5A11, Version: 1}
+	bits, err := cd.encode(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fl := floors{DefaultPSNR, DefaultSSIM}
+	var tEmbed, tOnce time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, g := range imgs {
+			t0 := time.Now()
+			if _, err := Embed(g, key, p); err != nil {
+				b.Fatal(err)
+			}
+			t1 := time.Now()
+			if _, err := embedAt(g, lay, bits, geometryFor(g.Width, g.Height), fl, coarseShare); err != nil {
+				b.Fatal(err)
+			}
+			tEmbed += t1.Sub(t0)
+			tOnce += time.Since(t1)
+		}
+	}
+	n := time.Duration(b.N * len(imgs))
+	b.ReportMetric(float64((tEmbed / n).Milliseconds()), "embed-ms/image")
+	b.Logf("12 chest X-rays, one core: Embed %v per image, %.2f× one embedding at the base cell size and share (%v)",
+		tEmbed/n, float64(tEmbed)/float64(tOnce), tOnce/n)
+}
+
 // BenchmarkSuite runs the robustness suite on a sample of the chest X-ray corpus, the 12-bit
 // MR slice and synthetic 16-bit CT slices, and prints the table (docs/watermark.md):
 //

@@ -266,7 +266,7 @@ func TestCoarseShareChoice(t *testing.T) {
 	key := benchKey(t)
 	lay, bits := layoutAndBits(t, key, Payload{ID: 0x3E00, Version: 1})
 	fl := floors{DefaultPSNR, DefaultSSIM}
-	var base, strongN, none, gained int
+	var base, strongN, none, gained, skipped int
 	for i, g := range cxrImages(t, 12) {
 		weak, err := embedAt(g, lay, bits, geomLarge, fl, coarseShare)
 		if err != nil {
@@ -280,17 +280,35 @@ func TestCoarseShareChoice(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := chooseCoarse(g, weak, lay, bits, geomLarge, fl)
+		got, share, err := chooseCoarse(g, weak, lay, bits, geomLarge, fl)
 		if err != nil {
 			t.Fatal(err)
 		}
 		need := joinedThreshold(float64(len(primaryBases(g.Width/4, g.Height/4))), coarseWeight*FalsePositiveTarget)
 		df := newDetector(lay, tileBins)
-		jw, jm, js := quarterJoined(weak, lay, df), quarterJoined(mid, lay, df), quarterJoined(strong, lay, df)
+		pw, cw := quarterReads(weak, lay, df)
+		jw, jm, js := joined(pw, cw), joined(quarterReads(mid, lay, df)), joined(quarterReads(strong, lay, df))
 		keep := coarseRead(weak, lay.coarse) >= coarseKeep
 		weakEnough := keep && jw >= need+coarseMargin
 		midEnough, strongEnough := jm >= need+coarseStrongMargin, js >= need+coarseStrongMargin
-		t.Logf("image %d (%d×%d): quarter-size copy reads %.2f with the base share, %.2f with the mid one, %.2f with the strong one (need %.2f)", i, g.Width, g.Height, jw, jm, js, need)
+		// A share the prediction rules out must be one that would not have been enough.
+		skipMid := sharePredicted(pw, cw, coarseMidShare) < need+coarseStrongMargin-coarseSkipSlack
+		skipStrong := sharePredicted(pw, cw, coarseStrongShare) < need+coarseStrongMargin-coarseSkipSlack
+		if (skipMid && midEnough) || (skipStrong && strongEnough) {
+			t.Errorf("image %d: a share was not tried (predicted %.2f, %.2f) whose copy reads %.2f, %.2f (need %.2f)", i,
+				sharePredicted(pw, cw, coarseMidShare), sharePredicted(pw, cw, coarseStrongShare), jm, js, need+coarseStrongMargin)
+		}
+		if skipMid || skipStrong {
+			skipped++
+		}
+		midEnough, strongEnough = midEnough && !skipMid, strongEnough && !skipStrong
+		wantShare := map[*Gray]float64{weak: coarseShare, mid: coarseMidShare, strong: coarseStrongShare}
+		for m, s := range wantShare {
+			if slices.Equal(got.Pix, m.Pix) && share != s {
+				t.Errorf("image %d: share %.2f reported for the result marked with %.2f", i, share, s)
+			}
+		}
+		t.Logf("image %d (%d×%d): quarter-size copy reads %.2f with the base share, %.2f with the mid one, %.2f with the strong one (need %.2f; share %.2f)", i, g.Width, g.Height, jw, jm, js, need, share)
 		switch {
 		case slices.Equal(got.Pix, weak.Pix):
 			base++
@@ -319,14 +337,17 @@ func TestCoarseShareChoice(t *testing.T) {
 			}
 		default:
 			none++
+			if share != 0 {
+				t.Errorf("image %d: share %.2f reported for a result that is none of the shares' (no layer)", i, share)
+			}
 			if keep || midEnough || strongEnough {
 				t.Errorf("image %d: layer left out, though it read %.2f and the strong copy %.2f", i, coarseRead(weak, lay.coarse), js)
 			}
 		}
 	}
-	t.Logf("base share on %d, mid or strong on %d (%d quarter-size copies found that the base share left unfound), none on %d", base, strongN, gained, none)
-	if strongN == 0 || base == 0 || gained == 0 {
-		t.Errorf("base share on %d, strong on %d, gaining %d: the sample does not exercise the choice", base, strongN, gained)
+	t.Logf("base share on %d, mid or strong on %d (%d quarter-size copies found that the base share left unfound), none on %d; a share not tried on %d", base, strongN, gained, none, skipped)
+	if strongN == 0 || base == 0 || gained == 0 || skipped == 0 {
+		t.Errorf("base share on %d, strong on %d, gaining %d, skipping on %d: the sample does not exercise the choice", base, strongN, gained, skipped)
 	}
 }
 
@@ -370,4 +391,35 @@ func layoutAndBits(t *testing.T, key Key, p Payload) (*layout, []byte) {
 		t.Fatal(err)
 	}
 	return lay, bits
+}
+
+// TestQuarterPrimaryRead checks that the embedder's read of its quarter-size copies
+// (primaryRead, without the stretch search) is the detector's primary read on them.
+func TestQuarterPrimaryRead(t *testing.T) {
+	key := benchKey(t)
+	lay, bits := layoutAndBits(t, key, Payload{ID: 0x3E01, Version: 1})
+	fl := floors{DefaultPSNR, DefaultSSIM}
+	df := newDetector(lay, tileBins)
+	var positive int
+	for i, g := range cxrImages(t, 8) {
+		m, err := embedAt(g, lay, bits, geometryFor(g.Width, g.Height), fl, coarseShare)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := Rescale(m, 0.25)
+		want, got := alignedCandidates(q, df, nil), primaryRead(q, df)
+		if want.stretch != 1 {
+			t.Logf("image %d: the detector finds its quarter-size copy stretched (%.3f); not compared", i, want.stretch)
+			continue
+		}
+		if math.Abs(got-want.primary) > 1e-9 {
+			t.Errorf("image %d: primaryRead %.6f, the detector's primary read %.6f", i, got, want.primary)
+		}
+		if got > 0 {
+			positive++
+		}
+	}
+	if positive < 4 {
+		t.Errorf("only %d of 8 quarter-size copies read above zero: the comparison says little", positive)
+	}
 }

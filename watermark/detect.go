@@ -87,6 +87,16 @@ type Result struct {
 // key or one whose mark was destroyed yields Present=false and no payload. A letterboxed
 // image is read inside its bands (Result.Content).
 func Detect(img *Gray, key Key) (Result, error) {
+	return detectWith(img, key, true)
+}
+
+// detectWith is Detect, with the full search over scales and shifts or, where search is
+// false, the aligned reads alone (the embedder's self-check: the image it has just marked
+// is read where it put the mark). Without the search the false-positive probability is
+// bounded as with it (the search's family counted, its score taken as zero, and the code's
+// chance counted over as many decoding attempts), so an aligned read that verifies is one
+// Detect verifies with the same payload: Detect decodes the aligned reads first.
+func detectWith(img *Gray, key Key, search bool) (Result, error) {
 	if err := img.Validate(); err != nil {
 		return Result{}, fmt.Errorf("detect: %w", err)
 	}
@@ -95,18 +105,18 @@ func Detect(img *Gray, key Key) (Result, error) {
 	}
 	if r, ok := letterbox(img); ok {
 		if sub := subImage(img, r); letterboxTrim(ownEnergy(img), ownEnergy(sub)) {
-			res, err := detect(sub, img, key)
+			res, err := detect(sub, img, key, search)
 			res.Content = &r
 			return res, err
 		}
 	}
-	return detect(img, img, key)
+	return detect(img, img, key, search)
 }
 
 // detect is Detect on an image without padding bands; frame is the image as given, in
 // which the coarse layer is read (it covers the marked frame, and what looks like bands
 // may be the marked image's own).
-func detect(img, frame *Gray, key Key) (Result, error) {
+func detect(img, frame *Gray, key Key, search bool) (Result, error) {
 	lay, err := newLayout(key)
 	if err != nil {
 		return Result{}, fmt.Errorf("detect: %w", err)
@@ -121,22 +131,26 @@ func detect(img, frame *Gray, key Key) (Result, error) {
 	df := newDetector(lay, tileBins)
 	var cands []candidate
 	fields := map[geometry][]float32{} // whitened working grids, shared with the aligned reads
-	for _, g := range geometries {
-		field, fw, fh := whitenedField(img, g)
-		fields[g] = field
-		cands = append(cands, searchGeometry(field, fw, fh, g, dc, df)...)
+	nTry := 0
+	best := candidate{r: 1}
+	if search {
+		for _, g := range geometries {
+			field, fw, fh := whitenedField(img, g)
+			fields[g] = field
+			cands = append(cands, searchGeometry(field, fw, fh, g, dc, df)...)
+		}
+		sort.Slice(cands, func(i, j int) bool { return math.Abs(cands[i].z) > math.Abs(cands[j].z) })
+		nTry = min(decodeTries, len(cands))
+		for i := range cands[:nTry] {
+			cands[i] = refine(img, cands[i], df)
+		}
+		if c, ok := stretchedCropRead(img, fields[geomLarge], df); ok {
+			cands = slices.Insert(cands, nTry, c)
+			nTry++
+		}
+		sort.Slice(cands[:nTry], func(i, j int) bool { return math.Abs(cands[i].z) > math.Abs(cands[j].z) })
+		best = cands[0]
 	}
-	sort.Slice(cands, func(i, j int) bool { return math.Abs(cands[i].z) > math.Abs(cands[j].z) })
-	nTry := min(decodeTries, len(cands))
-	for i := range cands[:nTry] {
-		cands[i] = refine(img, cands[i], df)
-	}
-	if c, ok := stretchedCropRead(img, fields[geomLarge], df); ok {
-		cands = slices.Insert(cands, nTry, c)
-		nTry++
-	}
-	sort.Slice(cands[:nTry], func(i, j int) bool { return math.Abs(cands[i].z) > math.Abs(cands[j].z) })
-	best := cands[0]
 	tests := searchTests()
 	reads := alignedCandidates(img, df, fields)
 	aligned, oriented := reads.identity, reads.oriented
@@ -212,7 +226,11 @@ func detect(img, frame *Gray, key Key) (Result, error) {
 	// Bonferroni bound (P(∃i: pᵢ ≤ wᵢx) ≤ x for Σwᵢ = 1).
 	pCode := 1.0
 	if dec != nil {
-		pCode = math.Min(1, float64(len(tryCands))*dec.falseProb)
+		attempts := len(tryCands)
+		if !search {
+			attempts += decodeTries + 1 // as many as the search could have added
+		}
+		pCode = math.Min(1, float64(attempts)*dec.falseProb)
 	}
 	res.FalsePositive = math.Min(1, math.Min(
 		pPilot/pilotShare,
@@ -828,6 +846,27 @@ func alignedCandidates(img *Gray, df *detector, fields map[geometry][]float32) a
 		}
 	}
 	return ar
+}
+
+// primaryRead is alignedReads.primary without the stretch search: the pilot, grey levels
+// as marked, at the aligned shift of each primary base geometry's own working grid in the
+// image's own orientation. The embedder reads its quarter-size copies with it (coarse.go):
+// they keep the marked aspect, so the stretch search, and the other geometries' grids it
+// needs, would only cost time.
+func primaryRead(img *Gray, df *detector) float64 {
+	n := df.n
+	var z float64
+	for _, g := range primaryBases(img.Width, img.Height) {
+		fw, fh := workSize(img.Width, img.Height, g)
+		x0, y0, rw, rh := workRegion(fw, fh, g)
+		f, _, _ := whitenedGrid(img, g, fw, fh)
+		df.scores(df.fold(f, rw, rh, 1, g.foldHighPass()))
+		i := alignedShift(false, fh, y0, rh, n)*n + alignedShift(false, fw, x0, rw, n)
+		if q := df.vars[i]; q > 1e-12 {
+			z = max(z, df.corr[i]/math.Sqrt(q))
+		}
+	}
+	return z
 }
 
 // shrinkForReads returns img, or, when its short side is above readSide, a 16-bit copy

@@ -137,22 +137,31 @@ func embedChecked(img *Gray, key Key, p Payload, o Options, mustKnow bool) (*Gra
 	}
 	var best *Gray
 	bestScore, bestOK := -1.0, false
+	// How much of the mark the coarse layer gets depends on what a quarter-size copy of the
+	// result would keep of it (chooseCoarse); it is chosen at the first cell size and kept
+	// for the others, whose layer is the same pattern over the same host.
+	share, chosen := coarseShare, !usesCoarse(w, h)
 	for k := 0; k < len(geoms); k++ {
-		out, err := embedAt(img, lay, bits, geoms[k], fl, coarseShare)
+		out, err := embedAt(img, lay, bits, geoms[k], fl, share)
 		if err != nil {
 			return nil, false, err
 		}
-		if usesCoarse(w, h) {
-			// How much of the mark the coarse layer gets depends on what a quarter-size
-			// copy of the result would keep of it (coarse.go).
-			if out, err = chooseCoarse(img, out, lay, bits, geoms[k], fl); err != nil {
+		if !chosen {
+			if out, share, err = chooseCoarse(img, out, lay, bits, geoms[k], fl); err != nil {
 				return nil, false, err
 			}
+			chosen = true
 		}
 		if !small && !mustKnow {
 			return out, false, nil
 		}
-		r, err := Detect(out, key)
+		// The aligned reads first: the result is read where the mark was put, and a payload
+		// they read is one Detect reads (detectWith). Where they do not read it, Detect,
+		// whose search may.
+		r, err := detectWith(out, key, false)
+		if err == nil && (r.Payload == nil || *r.Payload != p) {
+			r, err = Detect(out, key)
+		}
 		if err != nil {
 			return nil, false, fmt.Errorf("embed: self-check: %w", err)
 		}

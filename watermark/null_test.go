@@ -350,3 +350,56 @@ func TestRefinedRead(t *testing.T) {
 		}
 	}
 }
+
+// TestAlignedSelfCheck checks the embedder's self-check (detectWith without the search)
+// against Detect: it never reports a smaller false-positive probability, and a payload it
+// reads is Detect's, on marked, attacked, unmarked and wrong-key images.
+func TestAlignedSelfCheck(t *testing.T) {
+	key := benchKey(t)
+	other, err := NewKey([]byte("another-key-for-the-self-check"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var read int
+	for i, g := range cxrImages(t, 4) {
+		p := Payload{ID: 0x5E1F + uint64(i), Version: 1}
+		m, err := Embed(g, key, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cases := []struct {
+			name string
+			img  *Gray
+			key  Key
+		}{
+			{"marked", m, key},
+			{"crop 75 %", CropArea(m, 0.75), key},
+			{"×0.5", Rescale(m, 0.5), key},
+			{"unmarked", g, key},
+			{"wrong key", m, other},
+		}
+		for _, c := range cases {
+			full, err := Detect(c.img, c.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			aligned, err := detectWith(c.img, c.key, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if aligned.FalsePositive < full.FalsePositive*(1-1e-9) {
+				t.Errorf("image %d, %s: aligned reads give false-positive probability %.3g, under Detect's %.3g", i, c.name, aligned.FalsePositive, full.FalsePositive)
+			}
+			if aligned.Payload != nil && (full.Payload == nil || *full.Payload != *aligned.Payload) {
+				t.Errorf("image %d, %s: aligned reads decode %+v, Detect %+v", i, c.name, aligned.Payload, full.Payload)
+			}
+			if c.name == "marked" && (aligned.Payload == nil || *aligned.Payload != p) {
+				t.Errorf("image %d: the aligned reads do not read the payload Embed verified: %+v", i, aligned)
+			}
+			if aligned.Payload != nil {
+				read++
+			}
+		}
+	}
+	t.Logf("aligned reads decoded %d of 20 cases", read)
+}
