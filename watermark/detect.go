@@ -696,20 +696,22 @@ func (d *detector) scores(fold []float64) {
 	}
 	d.fft2(d.g2, false)
 	for o := 0; o < 8; o++ {
-		d.inverseProduct(d.buf, d.pilotF[o], d.corr[o*nn:(o+1)*nn])
-		d.inverseProduct(d.g2, d.maskF[o], d.vars[o*nn:(o+1)*nn])
+		d.inversePair(d.buf, d.pilotF[o], d.g2, d.maskF[o], d.corr[o*nn:(o+1)*nn], d.vars[o*nn:(o+1)*nn])
 	}
 }
 
-// inverseProduct writes the real part of the scaled inverse transform of a·b into out.
-func (d *detector) inverseProduct(a, b []complex128, out []float64) {
+// inversePair writes the scaled inverse transforms of a·b and c·e into re and im. All four
+// are spectra of real fields (or their conjugates), so both products are spectra of real
+// fields and one complex transform of a·b + i·c·e carries the two: the first in its real
+// part, the second in its imaginary part. This halves the transforms scores makes.
+func (d *detector) inversePair(a, b, c, e []complex128, re, im []float64) {
 	for i := range d.prod {
-		d.prod[i] = a[i] * b[i]
+		d.prod[i] = a[i]*b[i] + complex(0, 1)*c[i]*e[i]
 	}
 	d.fft2(d.prod, true)
 	scale := 1 / float64(len(d.prod))
-	for i := range out {
-		out[i] = real(d.prod[i]) * scale
+	for i, v := range d.prod {
+		re[i], im[i] = real(v)*scale, imag(v)*scale
 	}
 }
 
