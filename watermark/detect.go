@@ -970,70 +970,99 @@ func searchTests() float64 {
 	return float64(len(geometries)*len(scaleGrid(fineStep))+(decodeTries+1)*refinePhases) * 8 * tileBins * tileBins * 2
 }
 
-// medianFilter is the exact 5×5 median with the window clamped at the borders
-// (edge samples repeated): each column of five is sorted once per row, and the window's
-// median is the 13th smallest of its five sorted columns, found by merging them.
+// medianFilter is the exact 5×5 median with the window clamped at the borders (edge samples
+// repeated). It works on integer keys that order as the values do (medianKey), so that every
+// comparison compiles to a conditional move rather than a branch, whose outcome on image
+// noise no predictor guesses. Per row, each column of five is sorted once (a 9-comparator
+// network) and each two neighbouring columns are merged into a sorted ten. A window's five
+// columns are then two such tens and one five: merging the tens' first 13 values, the
+// window's 13th smallest is min over i of max(m[12−i], c[i−1]) (i = 0…5, the smallest
+// value that 13 taken from the two sorted lists can end on). Hand-written because no
+// library in use provides a 2-D median.
 func medianFilter(v []float32, w, h int) []float32 {
 	out := make([]float32, len(v))
-	cols := make([][5]float32, w+4)
+	keys := make([]int32, len(v))
+	for i, f := range v {
+		keys[i] = medianKey(f)
+	}
+	const inf = math.MaxInt32
+	cols := make([][8]int32, w+4) // sorted columns x−2 … w+1, padded with inf
+	pairs := make([][16]int32, w+3)
+	for i := range cols {
+		cols[i] = [8]int32{5: inf, 6: inf, 7: inf}
+	}
+	for i := range pairs {
+		pairs[i] = [16]int32{10: inf, 11: inf, 12: inf, 13: inf, 14: inf, 15: inf}
+	}
+	var m [16]int32
 	for y := 0; y < h; y++ {
-		var rows [5][]float32
+		var rows [5][]int32
 		for j := range rows {
 			yy := min(h-1, max(0, y+j-2))
-			rows[j] = v[yy*w : (yy+1)*w]
+			rows[j] = keys[yy*w : (yy+1)*w]
 		}
 		for x := -2; x < w+2; x++ {
 			xx := min(w-1, max(0, x))
 			c := &cols[x+2]
-			c[0], c[1], c[2], c[3], c[4] = rows[0][xx], rows[1][xx], rows[2][xx], rows[3][xx], rows[4][xx]
-			for i := 1; i < 5; i++ {
-				t := c[i]
-				k := i - 1
-				for k >= 0 && c[k] > t {
-					c[k+1] = c[k]
-					k--
-				}
-				c[k+1] = t
-			}
+			c[0], c[1], c[2], c[3], c[4] = sort5(rows[0][xx], rows[1][xx], rows[2][xx], rows[3][xx], rows[4][xx])
+		}
+		for x := range pairs {
+			mergeKeys(pairs[x][:10], cols[x][:], cols[x+1][:])
 		}
 		o := out[y*w : (y+1)*w]
 		for x := range o {
-			a, b, c, d, e := &cols[x], &cols[x+1], &cols[x+2], &cols[x+3], &cols[x+4]
-			var ia, ib, ic, id, ie int
-			var m float32
-			for k := 0; k < 13; k++ {
-				m = float32(math.Inf(1))
-				which := 0
-				if ia < 5 && a[ia] < m {
-					m, which = a[ia], 1
-				}
-				if ib < 5 && b[ib] < m {
-					m, which = b[ib], 2
-				}
-				if ic < 5 && c[ic] < m {
-					m, which = c[ic], 3
-				}
-				if id < 5 && d[id] < m {
-					m, which = d[id], 4
-				}
-				if ie < 5 && e[ie] < m {
-					m, which = e[ie], 5
-				}
-				switch which {
-				case 1:
-					ia++
-				case 2:
-					ib++
-				case 3:
-					ic++
-				case 4:
-					id++
-				default:
-					ie++
-				}
-			}
-			o[x] = m
+			mergeKeys(m[:13], pairs[x][:], pairs[x+2][:])
+			c := &cols[x+4]
+			k := m[12]
+			k = min(k, max(m[11], c[0]))
+			k = min(k, max(m[10], c[1]))
+			k = min(k, max(m[9], c[2]))
+			k = min(k, max(m[8], c[3]))
+			k = min(k, max(m[7], c[4]))
+			o[x] = medianValue(k)
 		}
 	}
 	return out
+}
+
+// medianKey maps a float32 to an int32 that orders as the floats do (negative values have
+// their magnitude bits flipped); medianValue is its inverse.
+func medianKey(f float32) int32 {
+	b := int32(math.Float32bits(f))
+	return b ^ (b >> 31 & math.MaxInt32)
+}
+
+func medianValue(k int32) float32 {
+	return math.Float32frombits(uint32(k ^ (k >> 31 & math.MaxInt32)))
+}
+
+// sort5 sorts five keys with the 9-comparator network.
+func sort5(a, b, c, d, e int32) (int32, int32, int32, int32, int32) {
+	a, b = min(a, b), max(a, b)
+	d, e = min(d, e), max(d, e)
+	c, e = min(c, e), max(c, e)
+	c, d = min(c, d), max(c, d)
+	b, e = min(b, e), max(b, e)
+	a, d = min(a, d), max(a, d)
+	a, c = min(a, c), max(a, c)
+	b, d = min(b, d), max(b, d)
+	b, c = min(b, c), max(b, c)
+	return a, b, c, d, e
+}
+
+// mergeKeys writes the len(dst) smallest of two sorted key lists into dst, without branches
+// on the keys. Each list must hold, after its keys, at least len(dst) values of
+// math.MaxInt32 or run past len(dst) keys.
+func mergeKeys(dst, a, b []int32) {
+	ia, ib := 0, 0
+	for j := range dst {
+		x, y := a[ia], b[ib]
+		t := 0
+		if x <= y {
+			t = 1
+		}
+		dst[j] = min(x, y)
+		ia += t
+		ib += 1 - t
+	}
 }

@@ -2,6 +2,7 @@ package watermark
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -42,6 +43,57 @@ func TestMedianFilter(t *testing.T) {
 				t.Errorf("median differs from sorting each window")
 			}
 		})
+	}
+}
+
+// TestMedianKeys checks the median's building blocks: the keys order as the floats do and
+// map back exactly, sort5 sorts every 0-1 input (which proves a comparator network) and
+// every permutation of five distinct keys, and mergeKeys merges.
+func TestMedianKeys(t *testing.T) {
+	fs := []float32{float32(math.Inf(-1)), -3e38, -2, -1.5, -1e-30, 0, 1e-30, 0.5, 1, 255, 65535, 3e38, float32(math.Inf(1))}
+	for i, f := range fs {
+		if back := medianValue(medianKey(f)); back != f {
+			t.Errorf("key of %g maps back to %g", f, back)
+		}
+		if i > 0 && medianKey(fs[i-1]) >= medianKey(f) {
+			t.Errorf("key of %g is not below key of %g", fs[i-1], f)
+		}
+	}
+	check := func(in [5]int32) {
+		a, b, c, d, e := sort5(in[0], in[1], in[2], in[3], in[4])
+		want := in[:]
+		want = slices.Clone(want)
+		slices.Sort(want)
+		if got := []int32{a, b, c, d, e}; !slices.Equal(got, want) {
+			t.Errorf("sort5(%v) = %v", in, got)
+		}
+	}
+	for m := 0; m < 32; m++ {
+		var in [5]int32
+		for i := range in {
+			in[i] = int32(m >> i & 1)
+		}
+		check(in)
+	}
+	var perm func(p []int32, k int)
+	perm = func(p []int32, k int) {
+		if k == len(p) {
+			check([5]int32(p))
+			return
+		}
+		for i := k; i < len(p); i++ {
+			p[k], p[i] = p[i], p[k]
+			perm(p, k+1)
+			p[k], p[i] = p[i], p[k]
+		}
+	}
+	perm([]int32{4, 1, 3, 0, 2}, 0)
+	a := []int32{1, 3, 3, 7, 9, math.MaxInt32, math.MaxInt32, math.MaxInt32}
+	b := []int32{2, 3, 8, 8, 10, math.MaxInt32, math.MaxInt32, math.MaxInt32}
+	dst := make([]int32, 10)
+	mergeKeys(dst, a, b)
+	if want := []int32{1, 2, 3, 3, 3, 7, 8, 8, 9, 10}; !slices.Equal(dst, want) {
+		t.Errorf("mergeKeys = %v, want %v", dst, want)
 	}
 }
 
