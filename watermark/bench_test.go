@@ -81,19 +81,8 @@ func BenchmarkEmbedSmall(b *testing.B) {
 	defer runtime.GOMAXPROCS(prev)
 	key := benchKey(b)
 	imgs := cxrImages(b, 12)
-	lay, err := newLayout(key)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cd, err := newCodec()
-	if err != nil {
-		b.Fatal(err)
-	}
 	p := Payload{ID: 0x5A11, Version: 1}
-	bits, err := cd.encode(p)
-	if err != nil {
-		b.Fatal(err)
-	}
+	lay, bits := layoutAndBits(b, key, p)
 	fl := floors{DefaultPSNR, DefaultSSIM}
 	var tEmbed, tOnce time.Duration
 	b.ResetTimer()

@@ -376,7 +376,7 @@ func blotched(g *Gray, amp float64, seed uint64) *Gray {
 
 // layoutAndBits returns the key's layout and the payload's coded bits, for tests that call
 // embedAt directly.
-func layoutAndBits(t *testing.T, key Key, p Payload) (*layout, []byte) {
+func layoutAndBits(t testing.TB, key Key, p Payload) (*layout, []byte) {
 	t.Helper()
 	lay, err := newLayout(key)
 	if err != nil {
