@@ -266,6 +266,7 @@ func TestCoarseShareChoice(t *testing.T) {
 	key := benchKey(t)
 	lay, bits := layoutAndBits(t, key, Payload{ID: 0x3E00, Version: 1})
 	fl := floors{DefaultPSNR, DefaultSSIM}
+	df := newDetector(lay, tileBins) // the key's templates, for every copy read
 	var base, strongN, none, gained, skipped int
 	for i, g := range cxrImages(t, 12) {
 		weak, err := embedAt(g, lay, bits, geomLarge, fl, coarseShare)
@@ -285,7 +286,6 @@ func TestCoarseShareChoice(t *testing.T) {
 			t.Fatal(err)
 		}
 		need := joinedThreshold(float64(len(primaryBases(g.Width/4, g.Height/4))), coarseWeight*FalsePositiveTarget)
-		df := newDetector(lay, tileBins)
 		pw, cw := quarterReads(weak, lay, df)
 		jw, jm, js := joined(pw, cw), joined(quarterReads(mid, lay, df)), joined(quarterReads(strong, lay, df))
 		keep := coarseRead(weak, lay.coarse) >= coarseKeep
