@@ -25,6 +25,7 @@ const (
 	coarsePhases  = 2      // halvings searched by the coarse stage (offsets 0 and 1 sample)
 	refinePhases  = 2      // resamplings of a refined candidate (offsets 0 and ½ sample)
 	decodeTries   = 3      // candidates (best pilot peaks) at which the payload is decoded
+	refineTries   = 6      // candidates (best pilot peaks) refine reads again at their pitch
 	// Shares of the false-positive budget (weighted Bonferroni) of the pilot alone, by
 	// family of hypotheses, and coarseWeight (coarse.go) to the primary read joined with the
 	// coarse layer; the rest, 0.50, goes to the pilot joined with the code.
@@ -55,7 +56,8 @@ type Result struct {
 	Score float64 `json:"score"`
 	// FalsePositive bounds the probability that an unmarked image (or one marked with
 	// another key) scores as high. It joins seven bounds (weighted Bonferroni): the pilot's
-	// null over random keys (a sum of random signs, tail.go) at the aligned reads of an uncropped image (the
+	// null over random keys (a sum of random signs, tail.go; at the reads held in full, the
+	// tail for the read's own weights where that is smaller) at the aligned reads of an uncropped image (the
 	// primary read, the alternate cell sizes, the rest of its own orientation, the seven
 	// other orientations); the same over every searched scale, orientation and shift; the
 	// primary read joined with the coarse layer's read (CoarseScore); and
@@ -81,6 +83,8 @@ type Result struct {
 	CoarseScore float64 `json:"coarse_score"`
 	// KeyID names the key that was tried.
 	KeyID string `json:"key_id"`
+	// pilotFP is the pilot's bound alone, without the code (its families joined).
+	pilotFP float64
 }
 
 // Detect looks for a mark made with key in img. An unmarked image, one marked with another
@@ -140,10 +144,12 @@ func detect(img, frame *Gray, key Key, search bool) (Result, error) {
 			cands = append(cands, searchGeometry(field, fw, fh, g, dc, df)...)
 		}
 		sort.Slice(cands, func(i, j int) bool { return math.Abs(cands[i].z) > math.Abs(cands[j].z) })
-		nTry = min(decodeTries, len(cands))
-		for i := range cands[:nTry] {
+		nRefine := min(refineTries, len(cands))
+		for i := range cands[:nRefine] {
 			cands[i] = refine(img, cands[i], df)
 		}
+		sort.Slice(cands[:nRefine], func(i, j int) bool { return math.Abs(cands[i].z) > math.Abs(cands[j].z) })
+		nTry = min(decodeTries, len(cands))
 		if c, ok := stretchedCropRead(img, fields[geomLarge], df); ok {
 			cands = slices.Insert(cands, nTry, c)
 			nTry++
@@ -163,17 +169,32 @@ func detect(img, frame *Gray, key Key, search bool) (Result, error) {
 	// a test of its own, so the search's and the other orientations' best is taken in
 	// absolute value), for the best score of each family, weighed by its share (weighted
 	// Bonferroni); the strongest family says where the mark was found.
-	tail := signTail
-	minP := tail(tests, math.Abs(best.z)) / searchWeight
-	if p := tail(alignedOrientedTests, math.Abs(oriented.z)) / orientedWeight; p < minP {
+	// At the reads the detector holds in full, Chernoff's bound for their own weights
+	// (readTail) sharpens the tail; it is taken at each family's best read (and at each of
+	// the search's decoded candidates), a subset of the family's hypotheses, which the union
+	// bound over all of them allows.
+	tail := func(n float64, cs ...candidate) float64 {
+		var reads [][]float64
+		for _, c := range cs {
+			if c.fold != nil && c.z != 0 {
+				reads = append(reads, df.pilotTerms(c))
+			}
+		}
+		return readTail(n, reads...)
+	}
+	minP := 1 / searchWeight
+	if search {
+		minP = tail(tests, cands...) / searchWeight
+	}
+	if p := tail(alignedOrientedTests, oriented) / orientedWeight; p < minP {
 		minP = p
 		res.Orientation, res.Scale, res.Inverted, res.Stretch = orientationNames[oriented.d], oriented.r, oriented.z < 0, oriented.stretch
 	}
 	np := float64(len(primaryBases(img.Width, img.Height)))
 	na := np * float64(len(geomLarge.alternatives())-1)
-	idP := math.Min(tail(np, max(0, reads.primary))/primaryWeight,
-		math.Min(tail(na, max(0, reads.alternate))/alternateWeight,
-			tail(identityTests-np-na, reads.other)/alignedWeight))
+	idP := math.Min(tail(np, reads.primaryC)/primaryWeight,
+		math.Min(tail(na, reads.alternateC)/alternateWeight,
+			tail(identityTests-np-na, reads.otherC)/alignedWeight))
 	// The primary read joined with the coarse layer's (coarse.go): a normalised sum of
 	// independent signs, one hypothesis per primary base.
 	if min(frame.Width, frame.Height) < coarseReadSide {
@@ -187,6 +208,7 @@ func detect(img, frame *Gray, key Key, search bool) (Result, error) {
 		res.Orientation, res.Scale, res.Inverted, res.Stretch = orientationNames[0], aligned.r, aligned.z < 0, aligned.stretch
 	}
 	pPilot := math.Min(1, pilotShare*minP)
+	res.pilotFP = math.Min(1, minP)
 	d := df
 
 	// The aligned reads are decoded first, then the search's best candidates.
@@ -718,16 +740,7 @@ func (d *detector) inversePair(a, b, c, e []complex128, re, im []float64) {
 // softBits reads the coded bits at candidate c: the tile is shifted back, put back in the
 // embedding orientation, whitened, and each data cell's bilinear footprint is summed.
 func (d *detector) softBits(c candidate) []float64 {
-	n := d.n
-	// G(b) = fold(b + s); then H = D⁻¹(G), i.e. H(i) = G(perm(i)).
-	h := make([]float64, n*n)
-	perm := d.perm[c.d]
-	for i := range h {
-		j := perm[i]
-		x, y := j%n, j/n
-		h[i] = c.fold[((y+c.sy)%n)*n+(x+c.sx)%n]
-	}
-	resp := footprints(h)
+	resp := footprints(d.embeddingTile(c))
 	pol := 1.0
 	if c.z < 0 {
 		pol = -1
@@ -744,6 +757,38 @@ func (d *detector) softBits(c candidate) []float64 {
 	return soft
 }
 
+// pilotTerms reads the pilot at candidate c cell by cell: each pilot cell's G_c (the fold,
+// shifted back and put back in the embedding orientation, summed over the cell's bilinear
+// footprint) times the key's sign there and the read's polarity, so that the terms sum to
+// the read's correlation |corr| and Σ v/√(Σ v²) is |c.z| (TestPilotTerms). They are the
+// weights of Chernoff's bound at that read (readTail).
+func (d *detector) pilotTerms(c candidate) []float64 {
+	resp := footprints(d.embeddingTile(c))
+	pol := 1.0
+	if c.z < 0 {
+		pol = -1
+	}
+	v := make([]float64, len(d.lay.pilotCells))
+	for i, cell := range d.lay.pilotCells {
+		v[i] = resp[cell] * pol * d.lay.sign[cell]
+	}
+	return v
+}
+
+// embeddingTile is candidate c's fold shifted back and put back in the embedding
+// orientation: G(b) = fold(b + s), then H(i) = G(perm(i)).
+func (d *detector) embeddingTile(c candidate) []float64 {
+	n := d.n
+	h := make([]float64, n*n)
+	perm := d.perm[c.d]
+	for i := range h {
+		j := perm[i]
+		x, y := j%n, j/n
+		h[i] = c.fold[((y+c.sy)%n)*n+(x+c.sx)%n]
+	}
+	return h
+}
+
 // Whitening: the detector subtracts the 5×5 median (hostLevel), then divides by the local
 // deviation plus normEps of its median.
 const normEps float32 = 0.1
@@ -756,7 +801,9 @@ const normEps float32 = 0.1
 type alignedReads struct {
 	identity, oriented        candidate
 	primary, alternate, other float64
-	stretch                   float64 // the distortion read at (readStretch; 1: none)
+	// The reads those three scores come from (fold nil where the family scored nothing).
+	primaryC, alternateC, otherC candidate
+	stretch                      float64 // the distortion read at (readStretch; 1: none)
 }
 
 // alignedCandidates read the pilot where an image that was not cropped carries it: on the
@@ -835,14 +882,21 @@ func alignedCandidates(img *Gray, df *detector, fields map[geometry][]float32) a
 						best.stretch = ar.stretch
 					}
 				}
+				read := candidate{g: g, r: float64(base) / float64(g), d: o, sx: sx, sy: sy, z: z, fold: fold}
 				switch {
 				case o != 0:
 				case slices.Contains(primary, base) && g == base && z > 0:
-					ar.primary = max(ar.primary, z)
+					if z > ar.primary {
+						ar.primary, ar.primaryC = z, read
+					}
 				case slices.Contains(primary, base) && z > 0:
-					ar.alternate = max(ar.alternate, z)
+					if z > ar.alternate {
+						ar.alternate, ar.alternateC = z, read
+					}
 				default:
-					ar.other = max(ar.other, math.Abs(z))
+					if math.Abs(z) > ar.other {
+						ar.other, ar.otherC = math.Abs(z), read
+					}
 				}
 			}
 		}
@@ -930,7 +984,9 @@ func primaryBases(w, h int) []geometry {
 }
 
 // Thresholds are the pilot scores at which the pilot alone makes a mark present, by family
-// of hypotheses. With a decoded payload, lower scores suffice.
+// of hypotheses, whatever the read's weights (the Gaussian form of the tail). With a decoded
+// payload, or at a read whose cells agree with the key evenly enough that the tail for its
+// own weights is smaller (readTail), lower scores suffice.
 type Thresholds struct {
 	// Primary: the aligned read of an image that was not cropped, in its own orientation, at
 	// the base cell size for its size, grey levels as marked.
@@ -963,11 +1019,21 @@ func PilotThresholds() Thresholds {
 	}
 }
 
-// searchTests counts the full search's hypotheses: every point of the fine grid in both
-// geometries, and the refined reads (refinePhases per decoded candidate, each a full search
-// at scale 1), in 8 orientations, all shifts, two signs.
+// searchTests counts the full search's hypotheses, each a full search over 8 orientations,
+// all shifts and two signs: every point of the fine grid in both geometries; the refined
+// reads, refinePhases resamplings at the pitch of a candidate's scale, counted at every fine
+// scale refine would resample for (which candidates are refined depends on the key, so every
+// one it could refine is a hypothesis); and the stretched crop read, whose pitch follows from
+// the pixels alone (refinePhases resamplings).
 func searchTests() float64 {
-	return float64(len(geometries)*len(scaleGrid(fineStep))+(decodeTries+1)*refinePhases) * 8 * tileBins * tileBins * 2
+	refinable := 0
+	for _, r := range scaleGrid(fineStep) {
+		if math.Abs(math.Log(r)) >= refineMin {
+			refinable++
+		}
+	}
+	grids := len(geometries)*(len(scaleGrid(fineStep))+refinable*refinePhases) + refinePhases
+	return float64(grids) * 8 * tileBins * tileBins * 2
 }
 
 // medianFilter is the exact 5×5 median with the window clamped at the borders (edge samples

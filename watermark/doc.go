@@ -22,8 +22,9 @@
 // (aspect.go, key-free), letterboxed ones inside their constant bands (letterbox.go). It
 // reports present/absent with a false-positive probability from the null distributions of
 // its statistics (pilot and coarse pattern: over random keys, which holds for any image, by
-// the sharp Gaussian bound for weighted sums of random signs, tail.go, and a weighted
-// Bonferroni bound over every hypothesis read; code: the share of random words that
+// the sharp Gaussian bound for weighted sums of random signs and, at the reads it holds in
+// full, Chernoff's bound and an exact count for those reads' own weights, tail.go, and a
+// weighted Bonferroni bound over every hypothesis it could read; code: the share of random words that
 // decode, combined with the pilot's), the payload when the code decodes it, and the
 // corrected errors. An unmarked or destroyed image yields "absent"
 // and no payload. MarkReliance tells a mark that lives in flat areas at the ends of the

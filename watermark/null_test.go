@@ -403,3 +403,81 @@ func TestAlignedSelfCheck(t *testing.T) {
 	}
 	t.Logf("aligned reads decoded %d of 20 cases", read)
 }
+
+// TestPilotTerms: the per-cell terms the detector reads at a candidate (the weights of
+// Chernoff's bound, readTail) sum to the candidate's correlation and give its score, at
+// every orientation, at shifts, for both polarities.
+func TestPilotTerms(t *testing.T) {
+	key := benchKey(t)
+	lay, err := newLayout(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := tileBins
+	d := newDetector(lay, n)
+	rng := rand.New(rand.NewPCG(3, 5))
+	fold := make([]float64, n*n)
+	for i := range fold {
+		fold[i] = rng.NormFloat64()
+	}
+	d.scores(fold)
+	for o := 0; o < 8; o++ {
+		for _, sh := range [][2]int{{0, 0}, {1, 0}, {3, 5}, {n - 1, n / 2}} {
+			idx := o*n*n + sh[1]*n + sh[0]
+			z := d.corr[idx] / math.Sqrt(d.vars[idx])
+			v := d.pilotTerms(candidate{d: o, sx: sh[0], sy: sh[1], z: z, fold: fold})
+			if len(v) != len(lay.pilotCells) {
+				t.Fatalf("%d terms for %d pilot cells", len(v), len(lay.pilotCells))
+			}
+			sum, sq := 0.0, 0.0
+			for _, x := range v {
+				sum += x
+				sq += x * x
+			}
+			if math.Abs(sum-math.Abs(d.corr[idx])) > 1e-9*math.Max(1, math.Abs(sum)) {
+				t.Errorf("orientation %d shift %v: terms sum to %g, correlation %g", o, sh, sum, d.corr[idx])
+			}
+			if math.Abs(sum/math.Sqrt(sq)-math.Abs(z)) > 1e-9 {
+				t.Errorf("orientation %d shift %v: terms give score %g, detector %g", o, sh, sum/math.Sqrt(sq), z)
+			}
+		}
+	}
+}
+
+// TestSharperBoundCrops: after a crop keeping half the area, the search often finds the
+// pilot under the Gaussian form's threshold for its family, where most cells agree with
+// the key; the tail at the read's own weights (readTail) still bounds the pilot's
+// false-positive probability under 10⁻⁹ there, without the code's help. Some of these crops
+// must be found so, none with a wrong payload, and the Gaussian form alone must not have
+// sufficed at their scores.
+func TestSharperBoundCrops(t *testing.T) {
+	key := benchKey(t)
+	imgs := cxrImages(t, 12)
+	th := PilotThresholds()
+	below := 0
+	for j, g := range imgs {
+		p := Payload{ID: 0x00C0FFEE00 + uint64(j), Version: 1}
+		m, err := Embed(g, key, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Detect(CropArea(m, 0.5), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Payload != nil && *r.Payload != p {
+			t.Errorf("image %d: wrong payload %v", j, r.Payload)
+		}
+		if r.Present && r.Score < th.Search && r.pilotFP <= FalsePositiveTarget {
+			below++
+			if gauss := signTail(searchTests(), r.Score) / searchWeight; gauss <= FalsePositiveTarget {
+				t.Errorf("image %d: the Gaussian form alone gives %.2g at %.2fσ", j, gauss, r.Score)
+			}
+		}
+		t.Logf("image %d: present %v, payload %v, score %.2f, FP %.2g, pilot alone %.2g", j, r.Present, r.Payload != nil, r.Score, r.FalsePositive, r.pilotFP)
+	}
+	if below == 0 {
+		t.Errorf("no crop's pilot alone was found present under the search's Gaussian threshold %.2fσ", th.Search)
+	}
+	t.Logf("%d of %d crops present on the pilot alone below %.2fσ", below, len(imgs), th.Search)
+}

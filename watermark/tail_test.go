@@ -170,3 +170,69 @@ func TestJoinedTailEmpirical(t *testing.T) {
 		}
 	}
 }
+
+// TestExactLogTail: the counted tail is never below the exact one and, with fine levels,
+// close to it; Chernoff's bound is never below it either.
+func TestExactLogTail(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 9))
+	for trial := 0; trial < 20; trial++ {
+		a := make([]float64, 14)
+		for i := range a {
+			a[i] = math.Abs(rng.NormFloat64()) + 0.01
+		}
+		sums := signSums(a)
+		for _, frac := range []float64{0.1, 0.4, 0.7, 0.95} {
+			tot := 0.0
+			for _, v := range a {
+				tot += v
+			}
+			z := frac * tot
+			exact := exactSignTail(sums, z)
+			got := math.Exp(exactLogTail(a, z, 4096))
+			ch := math.Exp(chernoffLogTail(a, z))
+			if got < exact*(1-1e-9) {
+				t.Errorf("trial %d t=%.3f: counted %g below exact %g", trial, z, got, exact)
+			}
+			if got > 4*exact+1e-12 {
+				t.Errorf("trial %d t=%.3f: counted %g far above exact %g", trial, z, got, exact)
+			}
+			if ch < exact*(1-1e-9) {
+				t.Errorf("trial %d t=%.3f: Chernoff %g below exact %g", trial, z, ch, exact)
+			}
+		}
+	}
+}
+
+// TestReadTailEqualWeights: for 128 equal weights (the pilot's size) the counted tail
+// matches the binomial tail and Chernoff's bound is above it but far below the Gaussian form
+// where the detector's thresholds are: the gain the sharper bounds give a marked image.
+func TestReadTailEqualWeights(t *testing.T) {
+	const n = 128
+	a := make([]float64, n)
+	for i := range a {
+		a[i] = 1
+	}
+	for _, z := range []float64{6, 7, 8, 9} {
+		exact := binomialSignTail(n, z)
+		tt := z * math.Sqrt(n)
+		got := math.Exp(exactLogTail(a, tt, exactLevels))
+		ch := math.Exp(chernoffLogTail(a, tt))
+		gauss := signTail(1, z)
+		if got < exact*(1-1e-9) || got > exact*(1+1e-6) {
+			t.Errorf("z=%g: counted %g, binomial %g", z, got, exact)
+		}
+		if ch < exact {
+			t.Errorf("z=%g: Chernoff %g under the binomial tail %g", z, ch, exact)
+		}
+		if z >= 8 && ch > gauss/4 {
+			t.Errorf("z=%g: Chernoff %g not well under the Gaussian form %g", z, ch, gauss)
+		}
+		if p := readTail(10, a[:0:0]); p != 1 {
+			t.Errorf("no read: %g, want 1", p)
+		}
+		if p := readTail(10, a); math.Abs(p-10*math.Exp(exactLogTail(a, n, exactLevels))) > 1e-30 {
+			t.Errorf("all cells agreeing: %g", p)
+		}
+		t.Logf("z=%g: binomial %.3g, counted %.3g, Chernoff %.3g, Gaussian form %.3g", z, exact, got, ch, gauss)
+	}
+}

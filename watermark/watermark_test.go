@@ -468,12 +468,26 @@ func TestFalsePositives(t *testing.T) {
 	if len(imgs) < 10 {
 		t.Fatalf("only %d real images decoded", len(imgs))
 	}
+	// AUGMENT_FP_SHARD=i/n reads every n-th image from the i-th (0-based), so that the long
+	// run can be spread over n processes, one per core.
+	if v := os.Getenv("AUGMENT_FP_SHARD"); v != "" {
+		var i, n int
+		if _, err := fmt.Sscanf(v, "%d/%d", &i, &n); err != nil || n < 1 || i < 0 || i >= n {
+			t.Fatalf("AUGMENT_FP_SHARD=%q: want i/n with 0 ≤ i < n", v)
+		}
+		var part []*Gray
+		for j := i; j < len(imgs); j += n {
+			part = append(part, imgs[j])
+		}
+		imgs = part
+		t.Logf("shard %d of %d: %d images", i, n, len(imgs))
+	}
 	lay, err := newLayout(key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	df := newDetector(lay, tileBins)
-	maxScore, maxPrimary, maxCoarse := 0.0, 0.0, 0.0
+	maxScore, maxPrimary, maxCoarse, minFP := 0.0, 0.0, 0.0, 1.0
 	for i, g := range imgs {
 		for o := 0; o < 8; o++ {
 			og := Orient(g, o)
@@ -487,11 +501,13 @@ func TestFalsePositives(t *testing.T) {
 			}
 			maxScore = max(maxScore, r.Score)
 			maxCoarse = max(maxCoarse, r.CoarseScore)
+			minFP = min(minFP, r.FalsePositive)
 		}
 	}
 	th := PilotThresholds()
 	t.Logf("%d unmarked real images × 8 orientations: highest primary aligned read %.2fσ (needs %.2fσ alone)", len(imgs), maxPrimary, th.Primary)
 	t.Logf("%d unmarked real images × 8 orientations: highest primary read joined with the coarse read %.2fσ (needs %.2fσ)", len(imgs), maxCoarse, th.Coarse)
+	t.Logf("%d unmarked real images × 8 orientations: smallest false-positive probability %.3g (present needs %.0e)", len(imgs), minFP, FalsePositiveTarget)
 	t.Logf("%d unmarked real images × 8 orientations: highest score %.2fσ (the pilot alone needs %.2fσ in the primary aligned read, %.2fσ at the other cell sizes, %.2fσ in the other aligned reads of the own orientation, %.2fσ in another orientation, %.2fσ searched)", len(imgs), maxScore, th.Primary, th.Alternate, th.Aligned, th.Oriented, th.Search)
 	// The wrong key finds nothing in marked images: six images spread over the sample (every
 	// image with AUGMENT_LONG) marked with the key, in all 8 orientations, and three marked
@@ -500,7 +516,7 @@ func TestFalsePositives(t *testing.T) {
 	if all {
 		step = 1
 	}
-	maxWrong, nMarked := 0.0, 0
+	maxWrong, nMarked, minWrongFP := 0.0, 0, 1.0
 	for i := 0; i < len(imgs); i += step {
 		g := imgs[i]
 		m, err := Embed(g, key, Payload{ID: 0x5A00 + uint64(i), Version: 1})
@@ -518,12 +534,13 @@ func TestFalsePositives(t *testing.T) {
 				t.Errorf("marked image %d (%d×%d) orientation %d: the wrong key found a mark (score %.1f, payload %v)", i, g.Width, g.Height, o, r.Score, r.Payload)
 			}
 			maxWrong = max(maxWrong, r.Score, r.CoarseScore)
+			minWrongFP = min(minWrongFP, r.FalsePositive)
 		}
 	}
 	if nMarked == 0 {
 		t.Fatal("no image of the sample could be marked")
 	}
-	t.Logf("%d marked real images × 8 orientations read with a wrong key: highest score %.2fσ", nMarked, maxWrong)
+	t.Logf("%d marked real images × 8 orientations read with a wrong key: highest score %.2fσ, smallest false-positive probability %.3g", nMarked, maxWrong, minWrongFP)
 	_, marked := testImages(t, 3)
 	for i, g := range marked {
 		m, err := Embed(g, key, Payload{ID: 99, Version: 1})
