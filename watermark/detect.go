@@ -144,18 +144,28 @@ func detect(img, frame *Gray, key Key, search bool) (Result, error) {
 			cands = append(cands, searchGeometry(field, fw, fh, g, dc, df)...)
 		}
 		sort.Slice(cands, func(i, j int) bool { return math.Abs(cands[i].z) > math.Abs(cands[j].z) })
+		// The best refineTries candidates are read again at their pitch; the payload is
+		// decoded at the best decodeTries of them as they ranked before (reading more again
+		// finds crops the pilot alone makes present, but a noise peak read again can outrank
+		// the candidate that carries the code: on the 103-image suite ranking them afresh
+		// lost a JPEG 75 payload).
 		nRefine := min(refineTries, len(cands))
 		for i := range cands[:nRefine] {
 			cands[i] = refine(img, cands[i], df)
 		}
-		sort.Slice(cands[:nRefine], func(i, j int) bool { return math.Abs(cands[i].z) > math.Abs(cands[j].z) })
 		nTry = min(decodeTries, len(cands))
 		if c, ok := stretchedCropRead(img, fields[geomLarge], df); ok {
 			cands = slices.Insert(cands, nTry, c)
 			nTry++
+			nRefine++
 		}
 		sort.Slice(cands[:nTry], func(i, j int) bool { return math.Abs(cands[i].z) > math.Abs(cands[j].z) })
 		best = cands[0]
+		for _, c := range cands[:nRefine] {
+			if math.Abs(c.z) > math.Abs(best.z) {
+				best = c
+			}
+		}
 	}
 	tests := searchTests()
 	reads := alignedCandidates(img, df, fields)
