@@ -271,7 +271,7 @@ td:first-child,th:first-child{text-align:left}tr.fail td{background:#fdecea}
 <h1>Watermark robustness</h1>
 <p>{{.Images}} image(s), key id <code>{{.KeyID}}</code>.{{if .MarkedHere}} {{.MarkedHere}} carried no mark and were marked here at PSNR ≥ {{printf "%.2f" .PSNR}} dB and SSIM ≥ {{printf "%.4f" .SSIM}}.{{end}}
 Each attack must leave the payload readable, or (presence rows) the mark detected with a false-positive probability of at most 10⁻⁹.
-The pilot alone makes a mark present at {{printf "%.2f" .Th.Primary}}σ where the image kept its frame (solid line) and at {{printf "%.2f" .Th.Search}}σ after a crop (dashed); a decoded payload needs less.</p>
+The pilot alone makes a mark present at {{printf "%.2f" .Th.Primary}}σ where the image kept its frame (solid line) and at {{printf "%.2f" .Th.Search}}σ after a crop (dashed), whatever its cells' weights; a decoded payload needs less, and so does a read whose cells agree with the key evenly (its own tail bound is then smaller).</p>
 <h2>Table</h2>
 <table><tr><th>attack</th><th>must keep</th><th>passed</th><th>mark present</th><th>payload exact</th><th>min score (σ)</th><th>max FP probability</th><th>mean corrected bits</th></tr>
 {{range .Rows}}<tr{{if lt .Passed .Images}} class="fail"{{end}}><td>{{.Attack}}</td><td>{{.Expect}}</td><td>{{.Passed}}/{{.Images}}</td><td>{{.Present}}/{{.Images}}</td><td>{{.PayloadOK}}/{{.Images}}</td><td>{{printf "%.1f" .MinScore}}</td><td>{{printf "%.1e" .MaxFP}}</td><td>{{printf "%.1f" .MeanBitErrors}}</td></tr>
