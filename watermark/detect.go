@@ -57,8 +57,8 @@ type Result struct {
 	// FalsePositive bounds the probability that an unmarked image (or one marked with
 	// another key) scores as high. It joins seven bounds (weighted Bonferroni): the pilot's
 	// null over random keys (a sum of random signs, tail.go; at the reads held in full, the
-	// tail for the read's own weights where that is smaller) at the aligned reads of an uncropped image (the
-	// primary read, the alternate cell sizes, the rest of its own orientation, the seven
+	// tail for the read's own weights where that is smaller) at the aligned reads of an
+	// uncropped image (the primary read, the alternate cell sizes, the rest of its own orientation, the seven
 	// other orientations); the same over every searched scale, orientation and shift; the
 	// primary read joined with the coarse layer's read (CoarseScore); and
 	// the product of the pilot's p-value with the code's chance of decoding random bits with
@@ -179,10 +179,10 @@ func detect(img, frame *Gray, key Key, search bool) (Result, error) {
 	// a test of its own, so the search's and the other orientations' best is taken in
 	// absolute value), for the best score of each family, weighed by its share (weighted
 	// Bonferroni); the strongest family says where the mark was found.
-	// At the reads the detector holds in full, Chernoff's bound for their own weights
-	// (readTail) sharpens the tail; it is taken at each family's best read (and at each of
-	// the search's decoded candidates), a subset of the family's hypotheses, which the union
-	// bound over all of them allows.
+	// At the reads the detector holds in full, the bounds for their own weights (readTail:
+	// Chernoff's, and the counted tail) sharpen the tail; they are taken at each aligned
+	// family's best read and at every candidate of the search, a subset of each family's
+	// hypotheses, which the union bound over all of them allows.
 	tail := func(n float64, cs ...candidate) float64 {
 		var reads [][]float64
 		for _, c := range cs {

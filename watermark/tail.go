@@ -63,9 +63,9 @@ func invertTail(tail func(float64) float64, p float64) float64 {
 	return hi
 }
 
-// Where the weights are known, a sharper bound holds. The detector knows them at the
-// hypotheses it reads in full (the aligned reads and the search's decoded candidates): the
-// pilot's per-cell reads G_c at that point. For those weights Chernoff's bound is
+// Where the weights are known, sharper bounds hold. The detector knows them at the
+// hypotheses it reads in full (the best aligned read of each family and every candidate of
+// the search): the pilot's per-cell reads G_c at that point. For those weights Chernoff's bound is
 // P(Σ ε_c·G_c ≥ t) ≤ inf_{λ>0} exp(Σ ln cosh(λ·G_c) − λ·t), since E[exp(λ·ε·G)] = cosh(λ·G).
 // It is never above Hoeffding's, and on a marked image it is far below the Gaussian form:
 // there most cells agree with the key, t is close to its largest possible value Σ|G_c|, and
@@ -100,7 +100,8 @@ func chernoffLogTail(a []float64, t float64) float64 {
 		return -float64(nonzero) * math.Ln2
 	}
 	// The exponent f(λ) is convex with f′(λ) = Σ|a|·tanh(λ|a|) − t, which rises from −t to
-	// Σ|a| − t > 0: bisect for its root.
+	// Σ|a| − t > 0: find its root. Any λ gives a valid bound, so the precision of the root
+	// only decides how sharp it is.
 	slope := func(l float64) float64 {
 		s := -t
 		for _, v := range a {
@@ -113,8 +114,8 @@ func chernoffLogTail(a []float64, t float64) float64 {
 	for slope(hi) < 0 && hi < 1e12 {
 		lo, hi = hi, 2*hi
 	}
-	// Newton's steps from the bracket's upper end (f′ is convex beyond its root there, so
-	// they stay in the bracket), bisection wherever a step would leave it.
+	// Newton's steps (f′ is concave, so a step from either side lands at or below the root
+	// and the steps then climb to it), bisection wherever a step would leave the bracket.
 	l := hi
 	for i := 0; i < 100 && hi-lo > 1e-12*hi; i++ {
 		s, c := -t, 0.0
