@@ -135,7 +135,7 @@ func detect(img, frame *Gray, key Key, search bool) (Result, error) {
 	df := newDetector(lay, tileBins)
 	var cands []candidate
 	fields := map[geometry][]float32{} // whitened working grids, shared with the aligned reads
-	nTry := 0
+	nTry, nRefine := 0, 0
 	best := candidate{r: 1}
 	if search {
 		for _, g := range geometries {
@@ -145,11 +145,11 @@ func detect(img, frame *Gray, key Key, search bool) (Result, error) {
 		}
 		sort.Slice(cands, func(i, j int) bool { return math.Abs(cands[i].z) > math.Abs(cands[j].z) })
 		// The best refineTries candidates are read again at their pitch; the payload is
-		// decoded at the best decodeTries of them as they ranked before (reading more again
-		// finds crops the pilot alone makes present, but a noise peak read again can outrank
-		// the candidate that carries the code: on the 103-image suite ranking them afresh
-		// lost a JPEG 75 payload).
-		nRefine := min(refineTries, len(cands))
+		// decoded at the best decodeTries of them as they ranked before, then at those read
+		// again that outrank them (ranking them afresh alone let a noise peak read again push
+		// out the candidate that carries the code: a JPEG 75 payload of the 103-image suite;
+		// leaving the others out lost crops resized to 224×224 that they decode).
+		nRefine = min(refineTries, len(cands))
 		for i := range cands[:nRefine] {
 			cands[i] = refine(img, cands[i], df)
 		}
@@ -229,6 +229,16 @@ func detect(img, frame *Gray, key Key, search bool) (Result, error) {
 		}
 	}
 	tryCands = append(tryCands, cands[:nTry]...)
+	if nTry > 0 && nRefine > nTry {
+		extra := slices.Clone(cands[nTry:nRefine])
+		sort.Slice(extra, func(i, j int) bool { return math.Abs(extra[i].z) > math.Abs(extra[j].z) })
+		lowest := math.Abs(cands[nTry-1].z)
+		for _, c := range extra[:min(len(extra), decodeTries)] {
+			if math.Abs(c.z) > lowest {
+				tryCands = append(tryCands, c)
+			}
+		}
+	}
 	var dec *decodeResult
 	for _, c := range tryCands {
 		r, err := cd.decode(d.softBits(c))
@@ -260,7 +270,7 @@ func detect(img, frame *Gray, key Key, search bool) (Result, error) {
 	if dec != nil {
 		attempts := len(tryCands)
 		if !search {
-			attempts += decodeTries + 1 // as many as the search could have added
+			attempts += 2*decodeTries + 1 // as many as the search could have added
 		}
 		pCode = math.Min(1, float64(attempts)*dec.falseProb)
 	}
