@@ -28,9 +28,9 @@ import (
 // only when the two together put the false-positive probability under its target. A wrong
 // payload needs the search to return a wrong codeword (it does when the errors are many)
 // whose CRC matches; the search ignores the CRC, so that happens with probability 2⁻¹⁶ per
-// candidate tried: at most decodeTries·2⁻¹⁶ ≈ 5·10⁻⁵ of the attacked images on which the
-// search goes wrong, fewer still after the bound and the pilot (none in the robustness
-// suite).
+// candidate tried (detect tries up to 9): at most 9·2⁻¹⁶ ≈ 1.4·10⁻⁴ of the attacked images
+// on which the search goes wrong, fewer still after the bound and the pilot (none in the
+// robustness suite).
 const (
 	osdMaxDistance   = 10
 	osdCombinedBound = 1e-2
