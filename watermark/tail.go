@@ -169,7 +169,7 @@ func readTail(n float64, reads ...[]float64) float64 {
 		if q <= 0 || t <= 0 {
 			continue
 		}
-		l := min(math.Log(signTailConst*normalTail(t/math.Sqrt(q))), chernoffLogTail(v, t))
+		l := min(math.Log(signTail(1, t/math.Sqrt(q))), chernoffLogTail(v, t))
 		if bestV == nil || l < best {
 			best, bestV, bestT = l, v, t
 		}
