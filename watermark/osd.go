@@ -3,6 +3,7 @@ package watermark
 import (
 	"math"
 	"math/bits"
+	"slices"
 	"sort"
 )
 
@@ -10,10 +11,12 @@ import (
 // so its 128-bit image is a binary linear (128, 64) code, and an ordered-statistics decoder
 // (Fossorier & Lin 1995) can use every bit's reliability instead of hard bytes: it sorts the
 // bits by |soft value|, takes the 64 most reliable independent ones as the information set,
-// re-encodes their hard decisions and every pattern of up to osdOrder flips among them
-// (order 3 among the osdOrder3Span least reliable), and keeps the codeword with the smallest
-// soft discrepancy. That corrects bit errors spread over many bytes, which the byte-wise
-// decoder cannot. It is written here because no Go library decodes a binary code from soft
+// re-encodes their hard decisions and every pattern of up to three flips among them (order
+// 3), and keeps the codeword with the smallest soft discrepancy. That corrects bit errors
+// spread over many bytes, which the byte-wise decoder cannot. The 43,744 patterns are
+// pruned without loss: a pattern's codeword differs from the hard decisions on the
+// information set exactly at its flips, so once their |soft| alone reaches the best
+// discrepancy found, neither that pattern nor any with more reliable flips can win. It is written here because no Go library decodes a binary code from soft
 // values; the code itself is still the library's (the generator is read from its encoder).
 //
 // A codeword is accepted only when its CRC matches and it lies within osdMaxDistance bits of
@@ -34,7 +37,6 @@ import (
 const (
 	osdMaxDistance   = 10
 	osdCombinedBound = 1e-2
-	osdOrder3Span    = 24
 )
 
 // word is a 128-bit codeword, bit i at word[i/64] bit (63 - i%64), so that bit order matches
@@ -69,6 +71,28 @@ func (c *codec) binaryGenerator() ([dataBytes * 8]word, error) {
 		g[i] = byteWord(code)
 	}
 	return g, nil
+}
+
+// osdSearched is one word's soft-decision search, kept by the codec: the detector decodes
+// each candidate's word in full and then, where none decodes, on the reliability bound, and
+// the search is the costly part of both.
+type osdSearched struct {
+	soft []float64
+	best word
+	dist int
+	ok   bool
+}
+
+// osd is osdDecode, run once per distinct word the codec is given.
+func (c *codec) osd(soft []float64) (best word, dist int, ok bool) {
+	for _, e := range c.searched {
+		if slices.Equal(e.soft, soft) {
+			return e.best, e.dist, e.ok
+		}
+	}
+	best, dist, ok = c.osdDecode(soft)
+	c.searched = append(c.searched, osdSearched{slices.Clone(soft), best, dist, ok})
+	return best, dist, ok
 }
 
 // osdDecode returns the codeword the ordered-statistics search finds closest to soft (in soft
@@ -145,18 +169,22 @@ func (c *codec) osdDecode(soft []float64) (best word, dist int, ok bool) {
 			best, bestD = w, d
 		}
 	}
-	for i := 0; i < k; i++ {
-		ci := c0.xor(rows[i])
-		try(ci)
-		for j := i + 1; j < k; j++ {
-			try(ci.xor(rows[j]))
-		}
+	// Every pattern of up to three flips on the information set, least reliable first
+	// (w is non-increasing), pruned where the flips' |soft| alone reaches the best
+	// discrepancy found: those patterns, and any with a more reliable flip in place of one
+	// of theirs, cannot beat it.
+	var w [k]float64
+	for r := range w {
+		w[r] = math.Abs(soft[mrb[r]])
 	}
-	for i := k - osdOrder3Span; i < k; i++ {
-		for j := i + 1; j < k; j++ {
-			cij := c0.xor(rows[i]).xor(rows[j])
-			for l := j + 1; l < k; l++ {
-				try(cij.xor(rows[l]))
+	for a := k - 1; a >= 0 && w[a] < bestD; a-- {
+		ca := c0.xor(rows[a])
+		try(ca)
+		for b := a - 1; b >= 0 && w[a]+w[b] < bestD; b-- {
+			cb := ca.xor(rows[b])
+			try(cb)
+			for c := b - 1; c >= 0 && w[a]+w[b]+w[c] < bestD; c-- {
+				try(cb.xor(rows[c]))
 			}
 		}
 	}
@@ -173,10 +201,22 @@ func osdFalseProb(d int) float64 {
 	return v * math.Pow(2, float64(8*(dataBytes-2)-codedBits))
 }
 
+// decodeBest is decodeWithin on every word of softs; it returns the index of the word whose
+// codeword passed with the smallest bound.
+func (c *codec) decodeBest(softs [][]float64, maxBound float64) (int, decodeResult, bool) {
+	bi, best, found := -1, decodeResult{}, false
+	for i, s := range softs {
+		if r, err := c.decodeWithin(s, maxBound); err == nil && (!found || r.falseProb < best.falseProb) {
+			bi, best, found = i, r, true
+		}
+	}
+	return bi, best, found
+}
+
 // decodeWithin is the soft-decision search alone, accepting a codeword with a matching CRC
 // whose reliableBound is at most maxBound.
 func (c *codec) decodeWithin(soft []float64, maxBound float64) (decodeResult, error) {
-	w, d, ok := c.osdDecode(soft)
+	w, d, ok := c.osd(soft)
 	if !ok {
 		return decodeResult{}, errUndecodable
 	}

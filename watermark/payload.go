@@ -55,8 +55,9 @@ func payloadCRC(b []byte) uint32 {
 // codec wraps the Reed–Solomon code (github.com/vivint/infectious: systematic encoding and
 // Berlekamp–Welch error correction).
 type codec struct {
-	fec *infectious.FEC
-	gen [dataBytes * 8]word // the code's binary generator matrix (osd.go)
+	fec      *infectious.FEC
+	gen      [dataBytes * 8]word // the code's binary generator matrix (osd.go)
+	searched []osdSearched       // the soft-decision searches run so far (osd.go)
 }
 
 // sharePart is one symbol of an encoded word.
@@ -185,7 +186,7 @@ func (c *codec) decode(soft []float64) (decodeResult, error) {
 	for i, e := range erasureTries {
 		if i == 1 {
 			// After plain decoding: the soft-decision search.
-			if w, d, ok := c.osdDecode(soft); ok && d <= osdMaxDistance {
+			if w, d, ok := c.osd(soft); ok && d <= osdMaxDistance {
 				b := w.bytes()
 				if p, ok := c.try(b[:], nil); ok {
 					prob += osdFalseProb(d)
