@@ -12,12 +12,11 @@ import (
 // (Fossorier & Lin 1995) can use every bit's reliability instead of hard bytes: it sorts the
 // bits by |soft value|, takes the 64 most reliable independent ones as the information set,
 // re-encodes their hard decisions and every pattern of up to three flips among them (order
-// 3), and keeps the codeword with the smallest soft discrepancy. That corrects bit errors
-// spread over many bytes, which the byte-wise decoder cannot. The 43,744 patterns are
-// pruned without loss: a pattern's codeword differs from the hard decisions on the
-// information set exactly at its flips, so once their |soft| alone reaches the best
-// discrepancy found, neither that pattern nor any with more reliable flips can win. It is written here because no Go library decodes a binary code from soft
-// values; the code itself is still the library's (the generator is read from its encoder).
+// 3, 43,744 patterns, pruned without loss: see osdDecode), and keeps the codeword with the
+// smallest soft discrepancy. That corrects bit errors spread over many bytes, which the
+// byte-wise decoder cannot. It is written here because no Go library decodes a binary code
+// from soft values; the code itself is still the library's (the generator is read from its
+// encoder).
 //
 // A codeword is accepted only when its CRC matches and it lies within osdMaxDistance bits of
 // the hard decisions. The false-decode bound does not depend on the search: of the 2¹²⁸
@@ -169,10 +168,11 @@ func (c *codec) osdDecode(soft []float64) (best word, dist int, ok bool) {
 			best, bestD = w, d
 		}
 	}
-	// Every pattern of up to three flips on the information set, least reliable first
-	// (w is non-increasing), pruned where the flips' |soft| alone reaches the best
-	// discrepancy found: those patterns, and any with a more reliable flip in place of one
-	// of theirs, cannot beat it.
+	// Every pattern of up to three flips on the information set, least reliable first (w is
+	// non-increasing). The rows are reduced on the information set, so a pattern's codeword
+	// differs from the hard decisions there exactly at its flips and its discrepancy is at
+	// least their |soft|: where that reaches the best found, neither the pattern nor any
+	// with a more reliable flip in place of one of its own can win, and the loop stops.
 	var w [k]float64
 	for r := range w {
 		w[r] = math.Abs(soft[mrb[r]])

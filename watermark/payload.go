@@ -53,7 +53,8 @@ func payloadCRC(b []byte) uint32 {
 }
 
 // codec wraps the Reed–Solomon code (github.com/vivint/infectious: systematic encoding and
-// Berlekamp–Welch error correction).
+// Berlekamp–Welch error correction). It keeps the soft-decision searches it has run, so one
+// codec serves one detection and is not shared between goroutines.
 type codec struct {
 	fec      *infectious.FEC
 	gen      [dataBytes * 8]word // the code's binary generator matrix (osd.go)
