@@ -95,3 +95,22 @@ func TestDecodeBest(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkOSD times the soft-decision search on a word of random values, where the pruning
+// helps least (docs/watermark.md, *Payload and code*):
+//
+//	go test ./watermark -run '^$' -bench BenchmarkOSD -benchtime 20x
+func BenchmarkOSD(b *testing.B) {
+	cd, err := newCodec()
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	s := make([]float64, codedBits)
+	for i := range s {
+		s[i] = rng.NormFloat64()
+	}
+	for i := 0; i < b.N; i++ {
+		cd.osdDecode(s)
+	}
+}
