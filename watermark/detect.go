@@ -240,12 +240,10 @@ func detect(img, frame *Gray, key Key, search bool) (Result, error) {
 		}
 	}
 	var dec *decodeResult
-	softs := make([][]float64, len(tryCands))
-	for i, c := range tryCands {
-		softs[i] = d.softBits(c)
-	}
-	for i, c := range tryCands {
-		r, err := cd.decode(softs[i])
+	softs := make([][]float64, 0, len(tryCands)) // read as tried; all of them when none decodes
+	for _, c := range tryCands {
+		softs = append(softs, d.softBits(c))
+		r, err := cd.decode(softs[len(softs)-1])
 		if err == nil {
 			dec = &r
 			res.Orientation, res.Scale, res.Inverted, res.Stretch = orientationNames[c.d], c.r, c.z < 0, c.stretch
